@@ -28,7 +28,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[bench]'
+	bash bench/setup_peers.sh
 	$(BIN)/python bench/runtime.py
 
 render: $(STAMP)

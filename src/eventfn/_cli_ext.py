@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from eventfn.mesh._cli import register as register_mesh_commands
+
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
-REGISTRARS: list[Registrar] = []
+REGISTRARS: list[Registrar] = [register_mesh_commands]

@@ -38,17 +38,26 @@ class Reply:
 
 @dataclass
 class Context:
-    """Per-event context. `tx` is the open transaction the idempotency record commits in."""
+    """Per-event context.
+
+    `tx` is the event's transaction: with idempotency on, the one the idempotency record commits
+    in; otherwise a transaction opened on first use and committed after the handler returns.
+    """
 
     function: str
     event: Event
     settings: Settings
     trace: TraceContext
     logger: logging.Logger
-    tx: Connection | None = None
+    transaction: Callable[[], Connection] | None = None
     idempotency_key: str = ""
     objects_factory: Callable[[], ObjectStore] | None = None
     emitted: list[Event] = field(default_factory=list)
+
+    @property
+    def tx(self) -> Connection | None:
+        """The open transaction of this event (None when the function has no database)."""
+        return None if self.transaction is None else self.transaction()
 
     @property
     def source(self) -> str:

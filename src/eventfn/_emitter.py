@@ -8,14 +8,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import urllib3
-
 from eventfn._codec import encode_binary
 from eventfn._errors import DependencyUnavailable, PermanentError
 from eventfn._event import Event
 
 if TYPE_CHECKING:
-    from eventfn._schemas import SchemaRegistry
+    import urllib3
+
+    from eventfn._catalog import SchemaCatalog
     from eventfn._settings import Settings
 
 RETRYABLE_STATUS = frozenset({404, 408, 409, 425, 429, 500, 502, 503, 504})
@@ -33,17 +33,15 @@ class Emitter:
     """Posts events to `sink`. Retries 5xx, 404/408/409/429 and connection errors."""
 
     sink: str | None
-    registry: SchemaRegistry | None = None
+    registry: SchemaCatalog | None = None
     retries: int = 3
     timeout: float = 5.0
     backoff: float = 0.1
     sleep: Callable[[float], None] = time.sleep
-    pool: urllib3.PoolManager = field(
-        default_factory=lambda: urllib3.PoolManager(maxsize=8, retries=False)
-    )
+    _pool: urllib3.PoolManager | None = field(default=None, repr=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, registry: SchemaRegistry | None) -> Emitter:
+    def from_settings(cls, settings: Settings, registry: SchemaCatalog | None) -> Emitter:
         """An emitter for the configured `K_SINK`."""
         return cls(
             sink=settings.sink,
@@ -84,7 +82,18 @@ class Emitter:
                 self.sleep(self.backoff * (2**attempt) * (0.5 + random.random() / 2))
         raise DependencyUnavailable("the broker did not accept an emitted event", retry_after=1)
 
+    @property
+    def pool(self) -> urllib3.PoolManager:
+        """The keep-alive connection pool (urllib3 is imported on the first emit)."""
+        if self._pool is None:
+            import urllib3
+
+            self._pool = urllib3.PoolManager(maxsize=8, retries=False)
+        return self._pool
+
     def _post(self, headers: Mapping[str, str], body: bytes) -> int | None:
+        import urllib3
+
         assert self.sink is not None
         try:
             response = self.pool.request(

@@ -64,9 +64,22 @@ class Event:
 
     def attributes(self) -> dict[str, str]:
         """Every present attribute (core and extensions) as strings."""
-        present = {name: self.attribute(name) for name in CORE_ATTRIBUTES}
-        attrs = {name: value for name, value in present.items() if value is not None}
-        attrs.update(self.extensions)
+        attrs = {
+            "specversion": self.specversion,
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+        }
+        if self.subject is not None:
+            attrs["subject"] = self.subject
+        if self.time is not None:
+            attrs["time"] = self.time
+        if self.datacontenttype is not None:
+            attrs["datacontenttype"] = self.datacontenttype
+        if self.dataschema is not None:
+            attrs["dataschema"] = self.dataschema
+        if self.extensions:
+            attrs.update(self.extensions)
         return attrs
 
     def with_changes(self, **changes: Any) -> Event:

@@ -5,22 +5,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from eventfn._app import App
+from eventfn._catalog import NO_SCHEMAS, SchemaCatalog
+from eventfn._database import Database
 from eventfn._emitter import Emitter
-from eventfn._idempotency import IdempotencyStore
 from eventfn._loader import load_function
 from eventfn._logging import configure_logging, get_logger
 from eventfn._metrics import Metrics
 from eventfn._pipeline import Services
-from eventfn._schemas import SchemaRegistry
 from eventfn._settings import Settings
 from eventfn._tracing import Tracer, tracer_from_env
 from eventfn._wsgi import FunctionWSGI
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
 
 
 def create_app(
@@ -45,25 +41,24 @@ def create_app(
     app = _resolve(function, settings)
     settings = settings.with_overrides(function=app.name, source=settings.source or app.source)
     configure_logging(app.name, settings.log_level)
-    schemas = (
-        SchemaRegistry.from_directory(settings.schemas_dir)
-        if settings.schemas_dir.is_dir()
-        else SchemaRegistry.empty()
-    )
-    engine = _engine(settings)
+    schemas = _schemas(settings)
+    if emitter is None:
+        emitter = Emitter.from_settings(settings, schemas)
+    elif emitter.registry is None:
+        emitter.registry = schemas
     services = Services(
         settings=settings,
         schemas=schemas,
-        emitter=emitter or Emitter.from_settings(settings, schemas),
+        emitter=emitter,
         tracer=tracer or tracer_from_env(app.name, env),
         metrics=metrics or Metrics(app.name, env=env),
         logger=get_logger(f"function.{app.name}"),
-        engine=engine,
-        idempotency=_idempotency(engine, app, settings),
+        database=Database(settings, app.name),
+        idempotency=settings.idempotency,
     )
-    if services.emitter.registry is None:
-        services.emitter.registry = schemas
     app.freeze()
+    if settings.idempotency and services.database is not None:
+        services.database.open_early()
     app.run_start_hooks()
     services.metrics.count_cold_start(time.time() - started_at)
     return FunctionWSGI(app, services)
@@ -80,21 +75,11 @@ def _resolve(function: App | str | None, settings: Settings) -> App:
     return load_function(name, settings.functions_dir)
 
 
-def _engine(settings: Settings) -> Engine:
-    from eventfn._store import create_engine_from_url, upgrade
+def _schemas(settings: Settings) -> SchemaCatalog:
+    """The event catalog; the schema stack is only imported when there are schemas."""
+    directory = settings.schemas_dir
+    if directory.is_dir() and any(directory.iterdir()):
+        from eventfn._schemas import SchemaRegistry
 
-    url = settings.effective_database_url
-    if url.startswith("sqlite:///"):
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine_from_url(url)
-    if settings.auto_migrate:
-        upgrade(engine)
-    return engine
-
-
-def _idempotency(engine: Engine, app: App, settings: Settings) -> IdempotencyStore | None:
-    if not settings.idempotency:
-        return None
-    return IdempotencyStore(
-        engine, app.name, in_progress_expiry=settings.idempotency_expiry_seconds
-    )
+        return SchemaRegistry.from_directory(directory)
+    return NO_SCHEMAS

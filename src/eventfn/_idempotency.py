@@ -22,7 +22,6 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
@@ -30,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eventfn._errors import ConfigurationError, DuplicateInProgress
 from eventfn._store import connect_read_only, translate_db_errors
+from eventfn._stored import StoredResponse
 from eventfn._tables import idempotency_records as records
 
 IN_PROGRESS: Final = "IN_PROGRESS"
@@ -40,18 +40,6 @@ _CLAIM_ATTEMPTS: Final = 3
 _DUPLICATE_DETAIL: Final = "another delivery of this event is in progress"
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """What a delivery answered, kept to answer every later delivery of the same event."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    emits: list[dict[str, Any]]  # serialised events the handler emitted, sent after commit
-    emits_sent: bool
-    replayed: bool = False  # True when returned from the store without running the work
 
 
 class _ClaimLost(Exception):

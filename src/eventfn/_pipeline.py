@@ -24,20 +24,23 @@ from eventfn._errors import (
     SchemaViolation,
 )
 from eventfn._event import Event, utc_now_rfc3339
-from eventfn._idempotency import StoredResponse
 from eventfn._logging import log_context
+from eventfn._stored import StoredResponse
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
     from eventfn._app import App, Handler
+    from eventfn._catalog import SchemaCatalog
+    from eventfn._database import Database
     from eventfn._emitter import Emitter
-    from eventfn._idempotency import IdempotencyStore
     from eventfn._metrics import Metrics
     from eventfn._objects import ObjectStore
-    from eventfn._schemas import SchemaRegistry
     from eventfn._settings import Settings
     from eventfn._tracing import EventSpan, Tracer
+
+
+_NO_ATTRIBUTES: Mapping[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +57,13 @@ class Services:
     """The collaborators of the event path, built once per process."""
 
     settings: Settings
-    schemas: SchemaRegistry
+    schemas: SchemaCatalog
     emitter: Emitter
     tracer: Tracer
     metrics: Metrics
     logger: logging.Logger
-    engine: Engine | None = None
-    idempotency: IdempotencyStore | None = None
+    database: Database | None = None
+    idempotency: bool = False
     objects_factory: Callable[[], ObjectStore] | None = None
 
 
@@ -94,7 +97,8 @@ class EventProcessor:
             services.logger.info("refused request: %s", error.code)
             return problem_response(error)
         type_label = event.type if event.type in self._known_types else "unknown"
-        with services.tracer.event_span(event.attributes(), headers) as span:
+        span_attributes = event.attributes() if services.tracer.enabled else _NO_ATTRIBUTES
+        with services.tracer.event_span(span_attributes, headers) as span:
             trace_id = span.context.trace_id
             with log_context(
                 trace_id=trace_id,
@@ -134,8 +138,8 @@ class EventProcessor:
             event = event.with_changes(data=data)
         key = handler.idempotency_key(event)
 
-        def work(tx: Connection | None) -> StoredResponse:
-            return self._run_handler(handler, event, span, key, tx)
+        def work(transaction: Callable[[], Connection] | None) -> StoredResponse:
+            return self._run_handler(handler, event, span, key, transaction)
 
         stored = self._execute(handler, key, work)
         outcome = "ok"
@@ -144,26 +148,43 @@ class EventProcessor:
             services.metrics.count_idempotent_hit(event.type)
         if stored.emits and not stored.emits_sent:
             self._send_emits(stored.emits, span)
-            if services.idempotency is not None and handler.idempotent:
-                services.idempotency.mark_emits_sent(key)
+            if services.database is not None and services.idempotency and handler.idempotent:
+                services.database.idempotency().mark_emits_sent(key)
         headers = {**stored.headers, **span.context.headers()}
         return Response(stored.status, headers, stored.body), outcome
 
     def _execute(
-        self, handler: Handler, key: str, work: Callable[[Connection | None], StoredResponse]
+        self,
+        handler: Handler,
+        key: str,
+        work: Callable[[Callable[[], Connection] | None], StoredResponse],
     ) -> StoredResponse:
         services = self.services
-        if services.idempotency is not None and handler.idempotent:
-            return services.idempotency.run(key, work)
-        if services.engine is None:
+        database = services.database
+        if database is None:
             return work(None)
-        from eventfn._store import translate_db_errors
+        if services.idempotency and handler.idempotent:
+            store = database.idempotency()
+            return store.run(key, lambda connection: work(lambda: connection))
 
-        with translate_db_errors(), services.engine.begin() as tx:
-            return work(tx)
+        from eventfn._transaction import LazyTransaction
+
+        lazy = LazyTransaction(database.engine)
+        try:
+            stored = work(lazy)
+        except BaseException:
+            lazy.finish(commit=False)
+            raise
+        lazy.finish(commit=True)
+        return stored
 
     def _run_handler(
-        self, handler: Handler, event: Event, span: EventSpan, key: str, tx: Connection | None
+        self,
+        handler: Handler,
+        event: Event,
+        span: EventSpan,
+        key: str,
+        transaction: Callable[[], Connection] | None,
     ) -> StoredResponse:
         services = self.services
         ctx = Context(
@@ -172,7 +193,7 @@ class EventProcessor:
             settings=services.settings,
             trace=span.context,
             logger=services.logger,
-            tx=tx,
+            transaction=transaction,
             idempotency_key=key,
             objects_factory=services.objects_factory,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -212,13 +213,16 @@ def upgrade(url_or_engine: str | os.PathLike[str] | Engine) -> str:
     Safe when several threads or processes start at once: PostgreSQL takes an advisory lock,
     SQLite's `BEGIN IMMEDIATE` serialises. Pass an engine from `create_engine_from_url`.
     """
-    from alembic import command
-
     if isinstance(url_or_engine, Engine):
         engine, owned = url_or_engine, False
     else:
         engine, owned = create_engine_from_url(url_or_engine), True
     try:
+        shipped = shipped_head()
+        if shipped is not None and _recorded_revision(engine) == shipped:
+            return shipped  # up to date: no need to import and run alembic (cold start)
+        from alembic import command
+
         with _alembic_guard, translate_db_errors(), engine.connect() as connection:
             command.upgrade(_alembic_config(connection), "head")
             if connection.in_transaction():
@@ -227,6 +231,36 @@ def upgrade(url_or_engine: str | os.PathLike[str] | Engine) -> str:
         if owned:
             engine.dispose()
     return head_revision()
+
+
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\b[^=]*=\s*(None|"([^"]*)")', re.M)
+
+
+@cache
+def shipped_head() -> str | None:
+    """The head of the shipped migration chain, read from the files without importing alembic.
+
+    None when the chain is not a single line (then alembic decides).
+    """
+    parents: dict[str, str | None] = {}
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = {m.group(1): m.group(3) for m in _REVISION_LINE.finditer(path.read_text())}
+        if "revision" not in found or found["revision"] is None:
+            return None
+        parents[found["revision"]] = found.get("down_revision")
+    heads = set(parents) - {parent for parent in parents.values() if parent}
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _recorded_revision(engine: Engine) -> str | None:
+    """The revision in eventfn's version table, or None when there is none yet."""
+    query = sqlalchemy.text(f"SELECT version_num FROM {VERSION_TABLE}")  # noqa: S608 - constant
+    try:
+        with connect_read_only(engine) as connection:
+            rows = connection.execute(query).scalars().all()
+    except sqlalchemy.exc.DBAPIError:
+        return None  # no version table yet, or unreachable: the alembic path reports it
+    return str(rows[0]) if len(rows) == 1 else None
 
 
 def lock_for_migration(connection: Connection) -> None:

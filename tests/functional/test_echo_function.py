@@ -22,8 +22,8 @@ def _reply(response):  # type: ignore[no-untyped-def]
 
 
 def _rows(wsgi: FunctionWSGI) -> int:
-    assert wsgi.services.engine is not None
-    with wsgi.services.engine.connect() as conn:
+    assert wsgi.services.database is not None
+    with wsgi.services.database.engine().connect() as conn:
         return int(conn.execute(select(func.count()).select_from(echo_messages)).scalar_one())
 
 
