@@ -1,0 +1,235 @@
+"""`eventfn dev` as a user runs it: a subprocess, real functions, real S3 notifications.
+
+The trace contract checked here: storage-source starts one W3C trace per webhook request
+(MinIO sends no `traceparent`) and answers its id (`trace_id`). That trace must be the one
+- the broker records for the `eventfn.storage.object.created.v1` event it accepted,
+- the broker's delivery to the subscriber carries (the subscriber's `ctx.trace.trace_id` is
+  parsed from the `traceparent` HTTP header it received), and
+- the event itself names in its CloudEvents distributed-tracing extension (`traceparent`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eventfn._tracing import parse_traceparent
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parent / "data"
+EVENTFN = str(Path(sys.executable).with_name("eventfn"))
+CREATED = "eventfn.storage.object.created.v1"
+KEY = "incoming/Quarterly report été #1.txt"
+WAIT = 90.0
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@dataclass
+class DevProcess:
+    """A running `eventfn dev --json` and every record it printed so far."""
+
+    process: subprocess.Popen[str]
+    state_dir: Path
+    lines: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def next_record(self, deadline: float) -> dict[str, Any]:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"timed out; output so far: {self.records}"
+        try:
+            record = self.lines.get(timeout=remaining)
+        except queue.Empty:
+            raise AssertionError(f"timed out; output so far: {self.records}") from None
+        assert record is not None, f"eventfn dev exited early: {self.records}"
+        self.records.append(record)
+        return record
+
+    def wait_for(self, kind: str, timeout: float = WAIT, **match: Any) -> dict[str, Any]:
+        """The first record (seen before or next) of `kind` whose fields equal `match`."""
+        for record in self.records:
+            if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
+                return record
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.next_record(deadline)
+            if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
+                return record
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(timeout=60)
+        while (record := self.lines.get(timeout=10)) is not None:
+            self.records.append(record)
+        return code
+
+
+def _reader(process: subprocess.Popen[str], lines: queue.Queue[dict[str, Any] | None]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip():
+            lines.put(json.loads(line))
+    lines.put(None)
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [EVENTFN, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    state = tmp_path / "state"
+    command = [
+        EVENTFN, "dev", "--manifests", str(DATA / "manifests"),
+        "--functions-dir", str(ROOT / "functions"),
+        "--functions-dir", str(DATA / "functions"),
+        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
+    ]  # fmt: skip
+    stderr = (tmp_path / "dev.stderr").open("w")
+    env = {**os.environ, "EVENTFN_TRACING": "off"}
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+    )
+    handle = DevProcess(process, state)
+    threading.Thread(target=_reader, args=(process, handle.lines), daemon=True).start()
+    yield handle
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)  # graceful: the mesh stops its functions
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    stderr.close()
+
+
+def trace_of(traceparent: str | None) -> str:
+    parsed = parse_traceparent(traceparent)
+    assert parsed is not None, traceparent
+    return parsed[0]
+
+
+def test_upload_reaches_the_subscriber_on_one_trace(dev: DevProcess, tmp_path: Path) -> None:
+    ready = dev.wait_for("ready")
+    assert set(ready["running"]) == {"storage-source"}  # min-scale 1; probe scales from zero
+    assert (dev.state_dir / "dev.json").is_file()
+    document = tmp_path / "Quarterly report été #1.txt"
+    document.write_text("revenue up\n", encoding="utf-8")
+    upload = run(
+        "upload", str(document), "--prefix", "incoming/", "--state-dir", str(dev.state_dir)
+    )
+    assert upload.returncode == 0, upload.stderr
+    assert f"s3://eventfn-data/{KEY}" in upload.stdout
+
+    webhook = dev.wait_for("webhook", key=KEY, outcome="delivered")
+    trace_id = webhook["trace_id"]
+    assert webhook["status"] == 200 and webhook["emitted"] == 1 and len(trace_id) == 32
+    accepted = dev.wait_for("hop", event_type=CREATED, subject=KEY, outcome="accepted")
+    delivered = dev.wait_for("hop", subject=KEY, trigger="probe-created", outcome="delivered")
+    assert accepted["trace_id"] == trace_id == delivered["trace_id"]
+    assert delivered["function"] == "probe" and delivered["status"] == 204
+    assert delivered["event_id"] == accepted["event_id"]
+
+    cold = dev.wait_for("cold-start", service="probe")
+    assert cold["reason"] == "request" and 0 < cold["seconds"] < WAIT
+    assert delivered["note"] == f"cold start {cold['seconds']:.2f} s"
+
+    [seen] = [json.loads(line) for line in (dev.state_dir / "probe.jsonl").open()]
+    assert seen["subject"] == KEY and seen["source"] == "s3://eventfn-data"
+    assert seen["event_id"] == accepted["event_id"]
+    assert seen["trace_id"] == trace_id  # the traceparent header the subscriber received
+    assert trace_of(seen["ce_traceparent"]) == trace_id  # the trace the webhook started
+
+
+def test_ignored_and_unsubscribed_uploads(dev: DevProcess, tmp_path: Path) -> None:
+    dev.wait_for("ready")
+    scratch, other = tmp_path / "scratch.txt", tmp_path / "notes.txt"
+    scratch.write_text("x", encoding="utf-8")
+    other.write_text("y", encoding="utf-8")
+    state = ["--state-dir", str(dev.state_dir)]
+    assert run("upload", str(scratch), "--prefix", "tmp/", *state).returncode == 0
+    assert run("upload", str(other), "--prefix", "other/", *state).returncode == 0
+
+    ignored = dev.wait_for("webhook", key="tmp/scratch.txt", outcome="delivered")
+    assert (ignored["emitted"], ignored["ignored"]) == (0, 1)
+    kept = dev.wait_for("webhook", key="other/notes.txt", outcome="delivered")
+    assert (kept["emitted"], kept["ignored"]) == (1, 0)
+    assert kept["trace_id"] != ignored["trace_id"]
+    no_match = dev.wait_for("hop", subject="other/notes.txt", outcome="no-match")
+    assert no_match["trace_id"] == kept["trace_id"]
+
+    events = run("events", "--type", "eventfn.storage", "--json", *state)
+    assert events.returncode == 0, events.stderr
+    [logged] = [json.loads(line) for line in events.stdout.splitlines()]
+    assert (logged["subject"], logged["status"]) == ("other/notes.txt", "no-match")
+    assert not any(r["kind"] == "cold-start" and r["service"] == "probe" for r in dev.records)
+
+    assert dev.stop() == 0
+    summary = dev.wait_for("summary", timeout=1)
+    assert summary["broker"]["accepted"] == 1 and summary["broker"]["no_match"] == 1
+    assert not (dev.state_dir / "dev.json").exists()
+    assert run("upload", str(other), *state).returncode == 1  # no mesh runs there any more
+
+
+def test_stop_ends_every_function_process(dev: DevProcess) -> None:
+    dev.wait_for("ready")
+    boot = dev.wait_for("cold-start", service="storage-source")
+    assert dev.stop() == 0
+    stops = [r for r in dev.records if r["kind"] == "stop"]
+    assert stops == [{"kind": "stop", "service": "storage-source", "reason": "shutdown"}]
+    with pytest.raises(ProcessLookupError):
+        os.kill(boot["pid"], 0)
+
+
+def test_demo_on_the_real_manifests_exits_zero(tmp_path: Path) -> None:
+    if not (ROOT / "k8s").is_dir():
+        pytest.skip("k8s/ is not rendered yet (make render)")
+    result = subprocess.run(
+        [EVENTFN, "dev", "--demo", "--exit", "--port", "0", "--state-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "EVENTFN_TRACING": "off"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "demo: 2 chains complete, 0 failed, 0 skipped" in out
+    assert out.count("✔ complete") == 2
+    assert "s3:ObjectCreated:Put" in out and "no subscriber" in out
+    assert "echo-requested → echo" in out and "cold start" in out
+    assert "eventfn dev summary" in out
+    assert "\033[" not in out  # no colours when stdout is not a terminal
+
+
+def test_demo_inputs_are_deterministic(tmp_path: Path) -> None:
+    """demo/inputs/ is generated (not committed): two builds must produce the same bytes."""
+    builder = str(ROOT / "demo" / "make_inputs.py")
+    out = tmp_path / "inputs"
+    built = subprocess.run(
+        [sys.executable, builder, "--out", str(out)], capture_output=True, timeout=120, check=False
+    )
+    assert built.returncode == 0, built.stderr
+    check = subprocess.run(
+        [sys.executable, builder, "--out", str(out), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout
