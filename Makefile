@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/eventfn db upgrade
+	$(BIN)/eventfn inventory seed demo/inventory-seed.json
 	$(BIN)/eventfn dev --demo
 
 lint: $(STAMP)

@@ -123,11 +123,38 @@ def echo_hello() -> DemoInput:
     )
 
 
+# -- inputs of the function families (demo/builders_<family>.py) --------------------------------
+
+FAMILY_BUILDERS: dict[str, tuple[str, ...]] = {
+    "builders_documents": ("quarterly_review_pdf", "customer_feedback_docx"),
+    "builders_domain": ("order_in_stock", "order_short_of_stock"),
+    "builders_ops": ("backup_job_report", "nginx_access_log"),
+    "builders_users": ("user_created", "user_updated"),
+}
+
+
+def _register_families() -> None:
+    """Add the builders of every family module (imported here: they import this module)."""
+    import importlib
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    sys.modules.setdefault("make_inputs", sys.modules[__name__])
+    for module_name, names in FAMILY_BUILDERS.items():
+        module = importlib.import_module(module_name)
+        for name in names:
+            make = getattr(module, name)
+            if make not in BUILDERS:
+                BUILDERS.append(make)
+
+
 # -- writing -----------------------------------------------------------------------------------
 
 
 def build() -> dict[str, bytes]:
     """Every file of inputs/ (relative path -> bytes), manifest.json included."""
+    _register_families()
     inputs = [make() for make in BUILDERS]
     names = [item.name for item in inputs]
     if len(set(names)) != len(names):

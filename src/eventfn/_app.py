@@ -20,6 +20,10 @@ ReadyCheck = Callable[[], bool]
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R", bound=RouteFunc)
 
+ANY_TYPE = "*"
+"""The event type of a catch-all registration (`App.on_any`): it takes every type no exact
+registration takes, e.g. a dead-letter sink receiving whatever its Triggers failed to deliver."""
+
 
 @dataclass(frozen=True, slots=True)
 class Handler:
@@ -31,13 +35,15 @@ class Handler:
     reply_type: str | None = None
     idempotent: bool = True
     key: KeyFunc | None = None
+    validate: bool = True  # False: incoming data is not checked against (or decoded by) schemas
 
     @property
     def name(self) -> str:
         """`type` or `type` + subject prefix, as shown in errors and logs."""
+        event_type = "any type" if self.event_type == ANY_TYPE else self.event_type
         if self.subject_prefix:
-            return f"{self.event_type} (subject {self.subject_prefix}*)"
-        return self.event_type
+            return f"{event_type} (subject {self.subject_prefix}*)"
+        return event_type
 
     def idempotency_key(self, event: Event) -> str:
         """The deduplication key: the declared key function, else (source, id)."""
@@ -77,20 +83,54 @@ class App:
         reply_type: str | None = None,
         idempotent: bool = True,
         key: KeyFunc | None = None,
+        validate: bool = True,
     ) -> Callable[[F], F]:
-        """Register the decorated function for events of `event_type`."""
+        """Register the decorated function for events of `event_type`.
+
+        `validate=False` hands the data over as received (parsed JSON, else bytes) instead of
+        checking it against the schema registry: for handlers that must accept invalid events.
+        """
 
         def register(func: F) -> F:
-            self.add_handler(Handler(event_type, func, subject_prefix, reply_type, idempotent, key))
+            handler = Handler(
+                event_type, func, subject_prefix, reply_type, idempotent, key, validate
+            )
+            self.add_handler(handler)
             return func
 
         return register
+
+    def on_any(
+        self,
+        *,
+        subject_prefix: str | None = None,
+        idempotent: bool = True,
+        key: KeyFunc | None = None,
+        validate: bool = True,
+    ) -> Callable[[F], F]:
+        """Register the decorated function for every type no `on(type)` registration takes.
+
+        A catch-all handler cannot declare a reply type: it would receive its own replies.
+        Its `ctx.emit` still refuses the type of the event being handled.
+        """
+        return self.on(
+            ANY_TYPE,
+            subject_prefix=subject_prefix,
+            idempotent=idempotent,
+            key=key,
+            validate=validate,
+        )
 
     def add_handler(self, handler: Handler) -> None:
         """Register a handler; refuses duplicates, reply loops and late registration."""
         self._check_open()
         if not handler.event_type:
             raise RegistrationError("a handler needs an event type")
+        if handler.event_type == ANY_TYPE and handler.reply_type is not None:
+            raise RegistrationError(
+                "a catch-all handler cannot declare a reply type: it would receive its own "
+                "replies again, a loop"
+            )
         if handler.reply_type == handler.event_type:
             raise RegistrationError(
                 f"handler for {handler.event_type!r} replies with the same type: a broker "
@@ -168,15 +208,22 @@ class App:
 
     @property
     def event_types(self) -> frozenset[str]:
-        """The event types this function accepts."""
-        return frozenset(self._by_type)
+        """The event types registered by name (a catch-all registration is not one)."""
+        return frozenset(self._by_type) - {ANY_TYPE}
+
+    @property
+    def accepts_any_type(self) -> bool:
+        """True when a catch-all handler is registered (`on_any`)."""
+        return ANY_TYPE in self._by_type
 
     def match(self, event: Event) -> Handler:
-        """The handler for `event`; the longest matching subject prefix wins."""
-        for handler in self._by_type.get(event.type, ()):
-            prefix = handler.subject_prefix
-            if prefix is None or (event.subject or "").startswith(prefix):
-                return handler
+        """The handler for `event`: by exact type first, then the catch-all registrations;
+        within each, the longest matching subject prefix wins."""
+        for event_type in (event.type, ANY_TYPE):
+            for handler in self._by_type.get(event_type, ()):
+                prefix = handler.subject_prefix
+                if prefix is None or (event.subject or "").startswith(prefix):
+                    return handler
         known = ", ".join(h.name for h in self._handlers)
         raise UnknownEventType(
             f"function {self.name!r} has no handler for type {event.type!r}"

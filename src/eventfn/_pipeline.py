@@ -22,6 +22,7 @@ from eventfn._errors import (
     EventfnError,
     InternalError,
     SchemaViolation,
+    UndecodableData,
 )
 from eventfn._event import Event, utc_now_rfc3339
 from eventfn._logging import log_context
@@ -85,13 +86,14 @@ class EventProcessor:
         self.app = app
         self.services = services
         self._known_types = app.event_types
+        self._unvalidated = any(not handler.validate for handler in app.handlers)
 
     def process(self, headers: Mapping[str, str], body: bytes) -> Response:
         """Handle one request; never raises."""
         started = time.perf_counter()
         services = self.services
         try:
-            event = decode_http(headers, body)
+            event = self._decode(headers, body)
         except EventfnError as error:
             services.metrics.observe_event("unknown", "permanent", time.perf_counter() - started)
             services.logger.info("refused request: %s", error.code)
@@ -115,6 +117,28 @@ class EventProcessor:
         services.metrics.observe_event(type_label, outcome, time.perf_counter() - started)
         return response
 
+    def _decode(self, headers: Mapping[str, str], body: bytes) -> Event:
+        try:
+            return decode_http(headers, body)
+        except UndecodableData:
+            event = self._undecoded(headers, body) if self._unvalidated else None
+            if event is None:
+                raise
+            return event
+
+    def _undecoded(self, headers: Mapping[str, str], body: bytes) -> Event | None:
+        """The event with its unparseable JSON data kept as bytes, when it goes to a handler
+        registered with `validate=False` (a dead-letter sink stores such events as received)."""
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+        raw = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        raw["content-type"] = "application/octet-stream"
+        try:
+            event = decode_http(raw, body).with_changes(datacontenttype=content_type)
+            handler = self.app.match(event)
+        except EventfnError:
+            return None
+        return None if handler.validate else event
+
     def _guarded(self, event: Event, span: EventSpan) -> tuple[Response, str]:
         try:
             return self._handle(event, span)
@@ -133,9 +157,10 @@ class EventProcessor:
     def _handle(self, event: Event, span: EventSpan) -> tuple[Response, str]:
         handler = self.app.match(event)
         services = self.services
-        data = services.schemas.decode(event.type, event.data, event.datacontenttype)
-        if data is not event.data:
-            event = event.with_changes(data=data)
+        if handler.validate:
+            data = services.schemas.decode(event.type, event.data, event.datacontenttype)
+            if data is not event.data:
+                event = event.with_changes(data=data)
         key = handler.idempotency_key(event)
 
         def work(transaction: Callable[[], Connection] | None) -> StoredResponse:
