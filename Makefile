@@ -20,13 +20,15 @@ run: $(STAMP)
 	$(BIN)/eventfn dev --demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests functions bench
-	$(BIN)/ruff format --check src tests functions bench
+	$(BIN)/ruff check src tests functions bench demo
+	$(BIN)/ruff format --check src tests functions bench demo
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+include mk/checks.mk
+
+test: lint typecheck hadolint checkov-venv
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -37,4 +39,4 @@ render: $(STAMP)
 	$(BIN)/eventfn render
 
 clean:
-	rm -rf $(VENV) .eventfn .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .eventfn .pytest_cache .mypy_cache .ruff_cache

@@ -126,6 +126,7 @@ def echo_hello() -> DemoInput:
 # -- inputs of the function families (demo/builders_<family>.py) --------------------------------
 
 FAMILY_BUILDERS: dict[str, tuple[str, ...]] = {
+    "builders_csv": ("sales_csv",),
     "builders_documents": ("quarterly_review_pdf", "customer_feedback_docx"),
     "builders_domain": ("order_in_stock", "order_short_of_stock"),
     "builders_ops": ("backup_job_report", "nginx_access_log"),

@@ -2,8 +2,10 @@
 
 `helm template` runs in-process through helm-python-sdk (the Helm v4 Go SDK, no binary, no
 cluster). The rendering is split into one file per function (its ServiceAccount, Knative Service
-and Triggers) and one file per other kind, with a numeric prefix so that `kubectl apply -R -f k8s/`
-creates the Namespace first and the Broker before the functions.
+and Triggers), one per CronJob (its ServiceAccount, RBAC and CronJob) and one file per other kind,
+with a numeric prefix so that `kubectl apply -R -f k8s/` creates the Namespace first, the
+NetworkPolicies before any pod and the Broker before the functions. `helm test` hooks (objects
+annotated helm.sh/hook: test) are left out: they belong to `helm test`, not to an install.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ NAMESPACE_DEFAULT = "eventfn"
 
 FUNCTION_LABEL = "eventfn.dev/function"
 FUNCTIONS_SUBDIR = "functions"
+CRONJOB_LABEL = "eventfn.dev/cronjob"
+CRONJOBS_SUBDIR = "cronjobs"
+HOOK_ANNOTATION = "helm.sh/hook"
+TEST_HOOK = "test"
 HEADER = (
     "# Rendered from charts/eventfn with its default values by `eventfn render` (make render).\n"
     "# Do not edit: change charts/eventfn/values.yaml and render again.\n"
@@ -31,13 +37,30 @@ HEADER = (
 # Kinds that get their own file; the prefix orders `kubectl apply -R -f k8s/`.
 _KIND_FILES = {
     "Namespace": "00-namespace.yaml",
+    "NetworkPolicy": "10-networkpolicy.yaml",
     "ConfigMap": "10-configmap.yaml",
     "Secret": "10-secret.yaml",
     "Broker": "20-broker.yaml",
 }
 _OTHER_KIND_PREFIX = "30-"
 # Order of documents inside one file.
-_KIND_ORDER = ("Namespace", "ServiceAccount", "Secret", "ConfigMap", "Broker", "Service", "Trigger")
+_KIND_ORDER = (
+    "Namespace",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "Broker",
+    "Service",
+    "StatefulSet",
+    "Deployment",
+    "Job",
+    "CronJob",
+    "Trigger",
+)
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
@@ -107,24 +130,34 @@ def split_documents(rendered: str) -> list[dict[str, Any]]:
     return docs
 
 
+def is_test_hook(doc: Mapping[str, Any]) -> bool:
+    """Whether an object belongs to `helm test` (annotation helm.sh/hook lists `test`)."""
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    hooks = str(annotations.get(HOOK_ANNOTATION, ""))
+    return TEST_HOOK in (hook.strip() for hook in hooks.split(","))
+
+
 def layout(docs: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """File name (relative to k8s/, `/`-separated) -> YAML text, in a deterministic order.
 
-    Objects labelled eventfn.dev/function=<name> go to functions/<name>.yaml; every other kind
-    gets one file: 00-namespace.yaml, 10-configmap.yaml, 10-secret.yaml, 20-broker.yaml or
-    30-<kind>.yaml.
+    Objects labelled eventfn.dev/function=<name> go to functions/<name>.yaml, those labelled
+    eventfn.dev/cronjob=<name> to cronjobs/<name>.yaml; every other kind gets one file:
+    00-namespace.yaml, 10-networkpolicy.yaml, 10-configmap.yaml, 10-secret.yaml, 20-broker.yaml
+    or 30-<kind>.yaml. `helm test` hooks are left out.
     """
     files: dict[str, list[Mapping[str, Any]]] = {}
     for doc in docs:
-        files.setdefault(_file_name(doc), []).append(doc)
+        if not is_test_hook(doc):
+            files.setdefault(_file_name(doc), []).append(doc)
     return {name: _dump(files[name]) for name in sorted(files)}
 
 
 def _file_name(doc: Mapping[str, Any]) -> str:
-    metadata = doc.get("metadata") or {}
-    function = (metadata.get("labels") or {}).get(FUNCTION_LABEL)
-    if function:
+    labels = (doc.get("metadata") or {}).get("labels") or {}
+    if function := labels.get(FUNCTION_LABEL):
         return f"{FUNCTIONS_SUBDIR}/{function}.yaml"
+    if cronjob := labels.get(CRONJOB_LABEL):
+        return f"{CRONJOBS_SUBDIR}/{cronjob}.yaml"
     kind = str(doc.get("kind", "unknown"))
     return _KIND_FILES.get(kind, f"{_OTHER_KIND_PREFIX}{kind.lower()}.yaml")
 

@@ -30,6 +30,17 @@ CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 SCENARIOS = [None, *CI_VALUES]
 SCENARIO_IDS = ["default", *(path.name for path in CI_VALUES)]
 RESERVED_ENV = ("PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION")
+# The dead-letter sink of the default values' Triggers.
+DLQ_HANDLER_SINK = {
+    "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "dlq-handler"}
+}
+# Only echo, without dead-lettering: the base of guards that one of the other functions' Triggers
+# (prefix/suffix filters, dead-letter sink) would otherwise preempt with an error of their own.
+ONLY_ECHO: dict[str, Any] = {
+    "functionDefaults": {"enabled": False},
+    "functions": {"echo": {"enabled": True}},
+    "deadLetter": {"enabled": False},
+}
 
 
 @cache
@@ -43,6 +54,20 @@ def merged_values(values_file: Path | None) -> dict[str, Any]:
     overrides = {} if values_file is None else yaml.safe_load(values_file.read_text())
     with helm.Chart.load(CHART) as chart:
         return chart.merge_values(overrides)
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def only_echo(values: Mapping[str, Any]) -> dict[str, Any]:
+    return deep_merge(ONLY_ECHO, values)
 
 
 def render_with(tmp_path: Path, values: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -169,12 +194,37 @@ def test_dead_letter_scenario_gives_every_trigger_a_sink() -> None:
     assert "dlq-handler" in knative_services(docs)
 
 
-def test_default_values_keep_dead_lettering_off_until_its_function_exists() -> None:
+def test_default_values_dead_letter_every_trigger_to_dlq_handler() -> None:
     values = merged_values(None)
-    assert values["deadLetter"] == {"enabled": False, "function": "dlq-handler", "uri": ""}
-    assert all(
-        "deadLetterSink" not in t["spec"]["delivery"] for t in of_kind(rendered(None), "Trigger")
-    )
+    assert values["deadLetter"] == {"enabled": True, "function": "dlq-handler", "uri": ""}
+    docs = rendered(None)
+    assert "dlq-handler" in knative_services(docs)
+    triggers = of_kind(docs, "Trigger")
+    # Every function with Triggers is covered (not only the first one or two).
+    subscribers = {t["spec"]["subscriber"]["ref"]["name"] for t in triggers}
+    declared = {name for name, fn in values["functions"].items() if fn.get("triggers")}
+    assert subscribers == declared and len(subscribers) > 2
+    for trigger in triggers:
+        name, delivery = trigger["metadata"]["name"], trigger["spec"]["delivery"]
+        if trigger["spec"]["subscriber"]["ref"]["name"] == "dlq-handler":
+            assert "deadLetterSink" not in delivery, f"{name}: dlq-handler would dead-letter itself"
+        else:
+            assert delivery.get("deadLetterSink") == DLQ_HANDLER_SINK, name
+
+
+def test_dead_letter_function_gets_no_sink_on_its_own_triggers(tmp_path: Path) -> None:
+    own = {"filters": [{"exact": {"type": "eventfn.dlq.replay.requested.v1"}}]}
+    docs = render_with(tmp_path, {"functions": {"dlq-handler": {"triggers": {"replay": own}}}})
+    triggers = {t["metadata"]["name"]: t["spec"]["delivery"] for t in of_kind(docs, "Trigger")}
+    assert "deadLetterSink" not in triggers["dlq-handler-replay"]
+    assert triggers["echo-requested"]["deadLetterSink"] == DLQ_HANDLER_SINK
+
+
+def test_dead_lettering_can_be_turned_off(tmp_path: Path) -> None:
+    docs = render_with(tmp_path, {"deadLetter": {"enabled": False}})
+    triggers = of_kind(docs, "Trigger")
+    assert triggers
+    assert all("deadLetterSink" not in t["spec"]["delivery"] for t in triggers)
 
 
 def test_echo_trigger_delivery_is_explicit() -> None:
@@ -187,6 +237,7 @@ def test_echo_trigger_delivery_is_explicit() -> None:
         "backoffPolicy": "exponential",
         "retry": 3,
         "timeout": "PT30S",
+        "deadLetterSink": DLQ_HANDLER_SINK,
     }
 
 
@@ -333,26 +384,33 @@ def test_delivery_timeout_equal_to_timeout_seconds_is_accepted(tmp_path: Path) -
             {"functions": {"echo": {"image": {"repository": "example.org/echo:latest"}}}},
             r"function echo: image tag `latest` is not allowed",
         ),
-        ({"deadLetter": {"enabled": True}}, r"deadLetter.function dlq-handler is not an enabled"),
+        (
+            {"functions": {"dlq-handler": {"enabled": False}}},
+            r"deadLetter.function dlq-handler is not an enabled",
+        ),
         (
             {"functions": {"echo": {"autoscaling": {"containerConcurrency": 2, "target": 5}}}},
             r"target 5 exceeds the hard limit containerConcurrency 2",
         ),
         (
-            {
-                "broker": {"class": "RabbitMQBroker", "url": "http://rabbit.example"},
-                "functions": {
-                    "echo": {
-                        "triggers": {
-                            "requested": {"filters": [{"prefix": {"type": "eventfn.echo.req"}}]}
+            only_echo(
+                {
+                    "broker": {"class": "RabbitMQBroker", "url": "http://rabbit.example"},
+                    "functions": {
+                        "echo": {
+                            "triggers": {
+                                "requested": {"filters": [{"prefix": {"type": "eventfn.echo.r"}}]}
+                            }
                         }
-                    }
-                },
-            },
+                    },
+                }
+            ),
             r"echo-requested: broker class RabbitMQBroker supports only exact matches.*prefix",
         ),
         (
-            {"broker": {"class": "SomethingElse"}, "functions": {"echo": {"triggers": None}}},
+            only_echo(
+                {"broker": {"class": "SomethingElse"}, "functions": {"echo": {"triggers": None}}}
+            ),
             r"broker.class SomethingElse: set broker.url",
         ),
         (
@@ -395,10 +453,40 @@ def test_legacy_filter_attributes_are_rendered_as_given(tmp_path: Path) -> None:
 
 
 def test_exact_filters_become_attributes_for_classes_without_filters() -> None:
-    docs = rendered(CHART / "ci" / "rabbitmq-values.yaml")
-    (trigger,) = of_kind(docs, "Trigger")
-    assert "filters" not in trigger["spec"]
-    assert trigger["spec"]["filter"] == {"attributes": {"type": "eventfn.echo.requested.v1"}}
+    rabbitmq = CHART / "ci" / "rabbitmq-values.yaml"
+    functions = merged_values(rabbitmq)["functions"]
+    expected = {
+        f"{name}-{key}": {
+            attribute: value
+            for expression in trigger["filters"]
+            for attribute, value in expression["exact"].items()
+        }
+        for name, fn in functions.items()
+        if fn.get("enabled", True)
+        for key, trigger in (fn.get("triggers") or {}).items()
+    }
+    triggers = {t["metadata"]["name"]: t["spec"] for t in of_kind(rendered(rabbitmq), "Trigger")}
+    assert set(triggers) == set(expected) and len(triggers) > 1
+    for name, spec in triggers.items():
+        assert "filters" not in spec, name
+        assert spec["filter"] == {"attributes": expected[name]}, name
+    assert triggers["echo-requested"]["filter"] == {
+        "attributes": {"type": "eventfn.echo.requested.v1"}
+    }
+
+
+def test_exact_filters_on_several_attributes_become_one_attribute_filter(tmp_path: Path) -> None:
+    exact = [{"exact": {"type": "eventfn.echo.requested.v1"}}, {"exact": {"source": "/cli"}}]
+    values = only_echo(
+        {
+            "broker": {"class": "RabbitMQBroker", "url": "http://rabbit.example"},
+            "functions": {"echo": {"triggers": {"requested": {"filters": exact}}}},
+        }
+    )
+    (trigger,) = of_kind(render_with(tmp_path, values), "Trigger")
+    assert trigger["spec"]["filter"] == {
+        "attributes": {"type": "eventfn.echo.requested.v1", "source": "/cli"}
+    }
 
 
 def test_namespace_is_optional(tmp_path: Path) -> None:
@@ -440,3 +528,16 @@ def test_notes_explain_how_to_send_a_first_event() -> None:
     assert "port-forward svc/broker-ingress" in notes
     assert "curl" in notes and "Ce-Type: eventfn.echo.requested.v1" in notes
     assert "http://localhost:8080/eventfn/default" in notes
+    assert "See it arrive at echo:" in notes and "eventfn.dev/function=echo " in notes
+
+
+def test_notes_example_is_an_event_that_reaches_its_function() -> None:
+    """Without echo the example is a Trigger that an event with only a type reaches: not one of
+    the prefix/suffix filtered storage Triggers (backup-auditor comes first by name)."""
+    with helm.Chart.load(CHART) as chart:
+        notes = chart.render(
+            {"functions": {"echo": {"enabled": False}}}, name="eventfn", namespace="eventfn"
+        )["eventfn/templates/NOTES.txt"]
+    assert "Ce-Type: eventfn.order.confirmed.v1" in notes
+    assert "See it arrive at inventory-updater:" in notes
+    assert "backup-auditor" not in notes.split("Functions:", 1)[1].split("\n", 1)[1]

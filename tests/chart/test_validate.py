@@ -40,7 +40,22 @@ KNATIVE_MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
     ("eventing.knative.dev/v1", "Broker"): Broker,
     ("eventing.knative.dev/v1", "Trigger"): Trigger,
 }
-CORE_KINDS = {("v1", "Namespace"), ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "ConfigMap")}
+CORE_KINDS = {
+    ("v1", "Namespace"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Secret"),
+    ("v1", "ConfigMap"),
+    ("v1", "Service"),
+    ("v1", "PersistentVolumeClaim"),
+    ("v1", "Pod"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+}
 AUTOSCALING = ("min-scale", "max-scale", "target")
 RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"}
 
@@ -120,7 +135,13 @@ def test_knative_validation_is_strict() -> None:
     ksvc["spec"]["template"]["spec"]["timeoutSeconds"] = "60"
     with pytest.raises(pydantic.ValidationError, match="timeoutSeconds"):
         validate(ksvc)
-    (trigger,) = [d for d in rendered(None) if d["kind"] == "Trigger"]
+    (trigger,) = [
+        d
+        for d in rendered(None)
+        if d["kind"] == "Trigger" and d["metadata"]["name"] == "echo-requested"
+    ]
+    assert "deadLetterSink" in trigger["spec"]["delivery"]
+    validate(trigger)
     broken = copy.deepcopy(trigger)
     broken["spec"]["delivery"]["retries"] = 3
     with pytest.raises(pydantic.ValidationError, match="retries"):

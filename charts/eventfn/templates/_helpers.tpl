@@ -105,17 +105,46 @@ The names of the enabled functions, sorted; returns a JSON list (use fromJsonArr
 {{- end }}
 
 {{/*
-Image reference of a function: <repository>:<tag>; repository defaults to
-<imageRegistry>/<name>, tag to the chart's appVersion. `latest` is refused.
+Image reference of a function: <repository>:<tag>. images.<name with - as _> wins (skaffold sets
+it), then functions.<name>.image; repository defaults to <imageRegistry>/<name>, tag to the
+chart's appVersion. A tag may carry a digest (tag@sha256:...). `latest` is refused.
 Call with (dict "root" $ "name" "echo" "fn" $fn).
 */}}
 {{- define "eventfn.image" -}}
-{{- $repository := .fn.image.repository | default (printf "%s/%s" .root.Values.imageRegistry .name) }}
-{{- $tag := .fn.image.tag | default .root.Chart.AppVersion | toString }}
-{{- if or (eq $tag "latest") (hasSuffix ":latest" $repository) }}
-{{- fail (printf "function %s: image tag `latest` is not allowed; pin a version (default: the chart appVersion)" .name) }}
+{{- $override := get .root.Values.images (replace "-" "_" .name) | default dict }}
+{{- $repository := $override.repository | default .fn.image.repository | default (printf "%s/%s" .root.Values.imageRegistry .name) }}
+{{- $tag := $override.tag | default .fn.image.tag | default .root.Chart.AppVersion | toString }}
+{{- include "eventfn.imageRef" (dict "repository" $repository "tag" $tag "what" (printf "function %s" .name)) }}
 {{- end }}
-{{- printf "%s:%s" $repository $tag }}
+
+{{/*
+<repository>:<tag>, refusing `latest` (as a tag, or as the tag part of tag@digest).
+Call with (dict "repository" "r" "tag" "t" "what" "function echo").
+*/}}
+{{- define "eventfn.imageRef" -}}
+{{- if or (eq .tag "latest") (hasPrefix "latest@" .tag) (hasSuffix ":latest" .repository) }}
+{{- fail (printf "%s: image tag `latest` is not allowed; pin a version (default: the chart appVersion)" .what) }}
+{{- end }}
+{{- printf "%s:%s" .repository .tag }}
+{{- end }}
+
+{{/*
+The runtime image (Dockerfile.base) that runs `eventfn` in jobs. Call with (dict "root" $ "image"
+$override) where $override may set repository/tag (a CronJob's own image).
+*/}}
+{{- define "eventfn.runtimeImage" -}}
+{{- $runtime := .root.Values.runtimeImage }}
+{{- $override := .image | default dict }}
+{{- $repository := $override.repository | default $runtime.repository | default (printf "%s/base" .root.Values.imageRegistry) }}
+{{- $tag := $override.tag | default $runtime.tag | default .root.Chart.AppVersion | toString }}
+{{- include "eventfn.imageRef" (dict "repository" $repository "tag" $tag "what" "runtimeImage") }}
+{{- end }}
+
+{{/*
+A pinned third-party image (repository, tag). Call with the image map.
+*/}}
+{{- define "eventfn.pinnedImage" -}}
+{{- include "eventfn.imageRef" (dict "repository" .repository "tag" (toString .tag) "what" .repository) }}
 {{- end }}
 
 {{/*
@@ -182,5 +211,240 @@ ref:
   kind: Service
   name: {{ $dl.function }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Names of the in-chart services (they follow the release's full name).
+*/}}
+{{- define "eventfn.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "eventfn.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "eventfn.minioName" -}}
+{{- printf "%s-minio" (include "eventfn.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- define "eventfn.collectorName" -}}
+{{- printf "%s-otel-collector" (include "eventfn.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Whether a database is configured ("true" or ""); refuses both kinds at once.
+*/}}
+{{- define "eventfn.databaseEnabled" -}}
+{{- $db := .Values.database }}
+{{- if and $db.external.enabled $db.postgresql.enabled }}
+{{- fail "database: enable either external or postgresql, not both" }}
+{{- end }}
+{{- if or $db.external.enabled $db.postgresql.enabled }}true{{ end }}
+{{- end }}
+
+{{/*
+The S3 endpoint functions use: objectStorage.endpoint, else the in-chart MinIO, else "" (AWS).
+*/}}
+{{- define "eventfn.s3Endpoint" -}}
+{{- $os := .Values.objectStorage }}
+{{- if $os.endpoint }}
+{{- $os.endpoint }}
+{{- else if $os.minio.enabled }}
+{{- printf "http://%s.%s.svc.cluster.local:9000" (include "eventfn.minioName" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+The OTLP endpoint: telemetry.otlpEndpoint, else the in-chart collector, else "" (no export).
+*/}}
+{{- define "eventfn.otlpEndpoint" -}}
+{{- $t := .Values.telemetry }}
+{{- if $t.otlpEndpoint }}
+{{- $t.otlpEndpoint }}
+{{- else if $t.collector.enabled }}
+{{- printf "http://%s.%s.svc.cluster.local:4318" (include "eventfn.collectorName" .) .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+OTEL_RESOURCE_ATTRIBUTES: service.namespace, service.version, k8s.namespace.name,
+deployment.environment (when set), telemetry.resourceAttributes and the workload's own, as
+comma-separated key=value pairs sorted by key. Call with (dict "root" $ "extra" $map).
+*/}}
+{{- define "eventfn.resourceAttributes" -}}
+{{- $root := .root }}
+{{- $attributes := dict "service.namespace" $root.Release.Namespace "service.version" $root.Chart.AppVersion "k8s.namespace.name" $root.Release.Namespace }}
+{{- with $root.Values.telemetry.environment }}
+{{- $_ := set $attributes "deployment.environment" . }}
+{{- end }}
+{{- range $key, $value := $root.Values.telemetry.resourceAttributes }}
+{{- $_ := set $attributes $key $value }}
+{{- end }}
+{{- range $key, $value := .extra | default dict }}
+{{- $_ := set $attributes $key $value }}
+{{- end }}
+{{- $pairs := list }}
+{{- range $key := keys $attributes | sortAlpha }}
+{{- $pairs = append $pairs (printf "%s=%s" $key (get $attributes $key)) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/*
+The environment the platform gives a workload (function or job) as a YAML map NAME -> value or
+NAME -> {secretKeyRef: ...}: broker, database, object storage and telemetry settings.
+Call with (dict "root" $ "name" "echo" "uses" $uses "attributes" $map).
+*/}}
+{{- define "eventfn.platformEnv" -}}
+{{- $root := .root }}
+{{- $values := $root.Values }}
+{{- $env := dict "K_SINK" (include "eventfn.brokerUrl" $root) "OTEL_SERVICE_NAME" .name "OTEL_RESOURCE_ATTRIBUTES" (include "eventfn.resourceAttributes" (dict "root" $root "extra" .attributes)) }}
+{{- with include "eventfn.otlpEndpoint" $root }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_PROTOCOL" $values.telemetry.protocol }}
+{{- end }}
+{{- if and .uses.database (include "eventfn.databaseEnabled" $root) }}
+{{- $db := $values.database }}
+{{- if $db.external.enabled }}
+{{- $_ := set $env "EVENTFN_DATABASE_URL" (dict "secretKeyRef" (dict "name" $db.external.secretName "key" $db.external.key)) }}
+{{- else }}
+{{- $_ := set $env "EVENTFN_DATABASE_URL" (dict "secretKeyRef" (dict "name" (include "eventfn.postgresqlName" $root) "key" "url")) }}
+{{- end }}
+{{- if $db.migrations.enabled }}
+{{- $_ := set $env "EVENTFN_AUTO_MIGRATE" "false" }}
+{{- end }}
+{{- end }}
+{{- if .uses.objectStorage }}
+{{- $os := $values.objectStorage }}
+{{- $_ := set $env "EVENTFN_BUCKET" $os.bucket }}
+{{- $_ := set $env "AWS_REGION" $os.region }}
+{{- with include "eventfn.s3Endpoint" $root }}
+{{- $_ := set $env "EVENTFN_S3_ENDPOINT_URL" . }}
+{{- end }}
+{{- if $os.credentials.secretName }}
+{{- $_ := set $env "AWS_ACCESS_KEY_ID" (dict "secretKeyRef" (dict "name" $os.credentials.secretName "key" $os.credentials.accessKeyIdKey)) }}
+{{- $_ := set $env "AWS_SECRET_ACCESS_KEY" (dict "secretKeyRef" (dict "name" $os.credentials.secretName "key" $os.credentials.secretAccessKeyKey)) }}
+{{- else if $os.minio.enabled }}
+{{- $_ := set $env "AWS_ACCESS_KEY_ID" (dict "secretKeyRef" (dict "name" (include "eventfn.minioName" $root) "key" "functions-access-key")) }}
+{{- $_ := set $env "AWS_SECRET_ACCESS_KEY" (dict "secretKeyRef" (dict "name" (include "eventfn.minioName" $root) "key" "functions-secret-key")) }}
+{{- end }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}
+
+{{/*
+Container env entries from a map NAME -> value | {secretKeyRef|configMapKeyRef: ...}, sorted by
+name. Call with the map.
+*/}}
+{{- define "eventfn.envList" -}}
+{{- range $key, $value := . }}
+- name: {{ $key }}
+  {{- if kindIs "map" $value }}
+  valueFrom:
+    {{- toYaml $value | nindent 4 }}
+  {{- else }}
+  value: {{ $value | toString | quote }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Labels that let the NetworkPolicies pick a workload's pods as clients of the shared services.
+Call with (dict "root" $ "uses" $uses); $uses.broker false leaves out the broker.
+*/}}
+{{- define "eventfn.clientLabels" -}}
+{{- if or (not (hasKey .uses "broker")) .uses.broker }}
+eventfn.dev/broker-client: "true"
+{{- end }}
+{{- if and .uses.database .root.Values.database.postgresql.enabled }}
+eventfn.dev/database-client: "true"
+{{- end }}
+{{- if and .uses.objectStorage .root.Values.objectStorage.minio.enabled }}
+eventfn.dev/storage-client: "true"
+{{- end }}
+{{- if and .root.Values.telemetry.collector.enabled (not .root.Values.telemetry.otlpEndpoint) }}
+eventfn.dev/telemetry-client: "true"
+{{- end }}
+{{- end }}
+
+{{/*
+The securityContext of every container the chart runs besides functions (Pod Security
+"restricted" plus a read-only root filesystem). Call with the UID.
+*/}}
+{{- define "eventfn.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+The pod-level securityContext of those pods. Call with the UID.
+*/}}
+{{- define "eventfn.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+A Secret value kept across upgrades: the given value, else the one already in the cluster
+(lookup; empty when rendering offline), else a random one. Returns it base64-encoded.
+Call with (dict "root" $ "secret" "name" "key" "k" "value" "v" "length" 24).
+*/}}
+{{- define "eventfn.secretValue" -}}
+{{- if .value }}
+{{- .value | b64enc }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .secret }}
+{{- if and $existing (hasKey ($existing.data | default dict) .key) }}
+{{- index $existing.data .key }}
+{{- else }}
+{{- randAlphaNum (int .length) | b64enc }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The collector's configuration: OTLP receivers, memory limiter and batch processors, the debug
+exporter and, with telemetry.collector.forwardEndpoint, an OTLP/HTTP exporter.
+*/}}
+{{- define "eventfn.collectorConfig" -}}
+{{- $collector := .Values.telemetry.collector }}
+{{- $exporters := list "debug" }}
+{{- if $collector.forwardEndpoint }}
+{{- $exporters = append $exporters "otlphttp" }}
+{{- end }}
+{{- $config := dict
+  "receivers" (dict "otlp" (dict "protocols" (dict "grpc" (dict "endpoint" "0.0.0.0:4317") "http" (dict "endpoint" "0.0.0.0:4318"))))
+  "processors" (dict "memory_limiter" (dict "check_interval" "1s" "limit_percentage" 80 "spike_limit_percentage" 25) "batch" dict)
+  "exporters" (dict "debug" (dict "verbosity" $collector.debugVerbosity))
+  "extensions" (dict "health_check" (dict "endpoint" "0.0.0.0:13133"))
+  "service" (dict
+    "extensions" (list "health_check")
+    "pipelines" (dict "traces" (dict "receivers" (list "otlp") "processors" (list "memory_limiter" "batch") "exporters" $exporters)))
+}}
+{{- with $collector.forwardEndpoint }}
+{{- $_ := set $config.exporters "otlphttp" (dict "endpoint" .) }}
+{{- end }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+checkov skip annotations (checkov.io/skipN: "CKV_ID=reason") of a pod-bearing object: the given
+reasoned skips, plus CKV2_K8S_6 when networkPolicy.enabled is false. Empty when there are none.
+Call with (dict "root" $ "skips" (list "CKV_K8S_8=reason" ...)).
+*/}}
+{{- define "eventfn.checkovSkips" -}}
+{{- $skips := .skips | default list }}
+{{- if not .root.Values.networkPolicy.enabled }}
+{{- $skips = append $skips "CKV2_K8S_6=networkPolicy.enabled is false: this install leaves NetworkPolicies to the cluster's operator" }}
+{{- end }}
+{{- range $index, $skip := $skips }}
+checkov.io/skip{{ add1 $index }}: {{ $skip | quote }}
 {{- end }}
 {{- end }}
