@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
+from eventfn._cli_backup import register as register_backup_commands
 from eventfn._cli_dlq import register as register_dlq_commands
 from eventfn._cli_inventory import register as register_inventory_commands
 from eventfn._cli_lake import register as register_lake_commands
@@ -23,4 +24,5 @@ REGISTRARS: list[Registrar] = [
     register_users_commands,
     register_lake_commands,
     register_inventory_commands,
+    register_backup_commands,
 ]

@@ -81,14 +81,17 @@ def ksvc_env(docs: Any, name: str) -> dict[str, Any]:
 # --- CronJobs and their RBAC -------------------------------------------------------------------
 
 
-def test_default_cronjobs_are_the_lake_ticks_without_api_access() -> None:
+def test_default_cronjobs_are_lake_ticks_and_backups_without_api_access() -> None:
     docs = rendered(None)
     cronjobs = {doc["metadata"]["name"]: doc for doc in find(docs, "CronJob")}
-    assert set(cronjobs) == {"lake-flush", "lake-compact"}  # cluster-backup stays off
+    backups = {"backup-db", "backup-bucket", "backup-prune", "backup-drill"}
+    assert set(cronjobs) == {"lake-flush", "lake-compact"} | backups  # cluster-backup stays off
     assert find(docs, "Role") == [] and find(docs, "RoleBinding") == []
     expected = {
         "lake-flush": ("*/5 * * * *", ["lake", "flush"], "ghcr.io/eventfn/base:0.1.0"),
         "lake-compact": ("5 * * * *", ["lake", "compact"], "ghcr.io/eventfn/csv-ingest:0.1.0"),
+        "backup-db": ("0 2 * * *", ["backup", "db"], "ghcr.io/eventfn/base:0.1.0"),
+        "backup-drill": ("0 4 * * 0", ["backup", "drill"], "ghcr.io/eventfn/base:0.1.0"),
     }
     for name, (schedule, args, image) in expected.items():
         spec = cronjobs[name]["spec"]
