@@ -291,7 +291,7 @@ EVENTS: dict[str, tuple[str, str, dict[str, Any]]] = {
         {
             "workflow": "telemetry-pipeline",
             "execution_id": "exec-7",
-            "state": "LoadToWarehouse",
+            "status": "FAILED",
             "error": "States.TaskFailed",
             "cause": "warehouse answered 400",
         },

@@ -14,6 +14,7 @@ from eventfn._cli_dlq import register as register_dlq_commands
 from eventfn._cli_inventory import register as register_inventory_commands
 from eventfn._cli_lake import register as register_lake_commands
 from eventfn._cli_users import register as register_users_commands
+from eventfn._cli_workflow import register as register_workflow_commands
 from eventfn.mesh._cli import register as register_mesh_commands
 
 Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
@@ -25,4 +26,5 @@ REGISTRARS: list[Registrar] = [
     register_lake_commands,
     register_inventory_commands,
     register_backup_commands,
+    register_workflow_commands,
 ]

@@ -68,4 +68,4 @@ echo_messages = Table(
 
 # The tables of later migrations live in their own modules; importing them here keeps `metadata`
 # complete for every user of this module (the migration test compares it with the database).
-from eventfn import _tables_domain, _tables_pipelines  # noqa: E402, F401
+from eventfn import _tables_domain, _tables_pipelines, _tables_workflow  # noqa: E402, F401
