@@ -196,24 +196,39 @@ def test_stop_ends_every_function_process(dev: DevProcess) -> None:
 
 
 def test_demo_on_the_real_manifests_exits_zero(tmp_path: Path) -> None:
+    """What `make run` does: migrate, seed the demo stock, run every demo chain to completion."""
     if not (ROOT / "k8s").is_dir():
         pytest.skip("k8s/ is not rendered yet (make render)")
+    env = {**os.environ, "EVENTFN_TRACING": "off", "EVENTFN_STATE_DIR": str(tmp_path)}
+    for setup in (["db", "upgrade"], ["inventory", "seed", "demo/inventory-seed.json"]):
+        prepared = subprocess.run(
+            [EVENTFN, *setup],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            check=False,
+        )
+        assert prepared.returncode == 0, prepared.stdout + prepared.stderr
     result = subprocess.run(
         [EVENTFN, "dev", "--demo", "--exit", "--port", "0", "--state-dir", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=420,
         check=False,
-        env={**os.environ, "EVENTFN_TRACING": "off"},
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "demo: 2 chains complete, 0 failed, 0 skipped" in out
-    assert out.count("✔ complete") == 2
-    assert "s3:ObjectCreated:Put" in out and "no subscriber" in out
-    assert "echo-requested → echo" in out and "cold start" in out
-    assert "eventfn dev summary" in out
+    manifest = json.loads((ROOT / "demo" / "inputs" / "manifest.json").read_text())
+    inputs = len(manifest["inputs"])
+    assert f"demo: {inputs} chains complete, 0 failed, 0 skipped" in out
+    assert out.count("✔ complete") == inputs
+    assert "s3:ObjectCreated:Put" in out and "echo-requested → echo" in out
+    assert "cold start" in out and "eventfn dev summary" in out
+    assert "✉" in out  # the notifier's Teams/Slack messages reached the local capture
     assert "\033[" not in out  # no colours when stdout is not a terminal
 
 

@@ -26,10 +26,11 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from eventfn._errors import ConfigurationError
 from eventfn._settings import DEFAULT_BUCKET, ENV_BUCKET, Settings
 from eventfn.mesh._broker import Broker
+from eventfn.mesh._capture import CapturedMessage, WebhookCapture, with_capture_env
 from eventfn.mesh._dev_demo import DemoContext, run_demo
 from eventfn.mesh._dev_env import DevEnvironment, DevSecrets, launch_specs
 from eventfn.mesh._dev_events import broker_db
-from eventfn.mesh._dev_output import MeshPrinter
+from eventfn.mesh._dev_output import MeshPrinter, clock_time
 from eventfn.mesh._dev_pidfiles import PidFiles
 from eventfn.mesh._s3 import EmbeddedS3, port_is_free, topology_buckets
 from eventfn.mesh._s3_notify import NotificationRelay
@@ -41,6 +42,7 @@ DEFAULT_PORT = 8080
 STORAGE_FUNCTION = "storage-source"
 TOKEN_ENV = "STORAGE_SOURCE_TOKEN"  # noqa: S105 - a variable name
 BROKER_STOP_TIMEOUT = 10.0
+CAPTURE_LOG = "webhooks.jsonl"
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Mesh:
     supervisor: Supervisor | None = None
     relay: NotificationRelay | None = None
     server: BaseWSGIServer | None = None
+    capture: WebhookCapture | None = None
     ingress_url: str = ""
     bucket: str = DEFAULT_BUCKET
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -110,6 +113,9 @@ class Mesh:
             secrets=DevSecrets(),
         )
         launches = launch_specs(self.topology, dev)
+        self.capture = WebhookCapture(self._notification, self.state_dir / CAPTURE_LOG)
+        self.capture.start()
+        launches = with_capture_env(launches, self.capture)  # the notifier posts to the capture
         storage = _storage_service(self.topology)
         token = None if storage is None else _ensure_token(launches, storage, dev.secrets)
         self.supervisor = Supervisor(
@@ -125,6 +131,10 @@ class Mesh:
         if storage is not None and token is not None:
             self.relay = self._relay(storage, token, buckets)
             self.relay.start()
+
+    def _notification(self, message: CapturedMessage) -> None:
+        text = f"{clock_time(message.at)}  {message.line()}"
+        self.printer.record("notification", message.record(), text)
 
     def _resolve(self, service: str) -> str:
         if self.supervisor is None:
@@ -160,6 +170,8 @@ class Mesh:
             self.broker.close()  # also closes its keep-alive connections, which gunicorn awaits
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.capture is not None:
+            self.capture.stop()
         self.s3.stop()
 
     def describe(self) -> dict[str, Any]:
@@ -181,6 +193,7 @@ class Mesh:
                 "secret_key": access.secret_key,
                 "bucket": self.bucket,
             },
+            "webhooks": self.capture.env() if self.capture is not None else {},
             "functions": sorted(self.topology.services),
             "running": self.supervisor.running() if self.supervisor else {},
         }
@@ -328,6 +341,7 @@ def _ready_text(mesh: Mesh, info: dict[str, Any]) -> str:
         f"{len(mesh.topology.triggers)} triggers from {mesh.options.manifests}",
         *(f"  broker {name}: {url}" for name, url in info["brokers"].items()),
         f"  embedded S3: {info['s3']['endpoint_url']} (bucket {info['s3']['bucket']})",
+        f"  webhook capture (Teams, Slack): {', '.join(info['webhooks'].values()) or 'off'}",
         f"  state: {mesh.state_dir} (function logs in {mesh.state_dir / 'logs'})",
         f"  running: {', '.join(sorted(info['running'])) or 'none'}; others start on their "
         f"first event and stop after {mesh.options.idle_seconds:g} s idle",

@@ -259,6 +259,13 @@ def _timeline(ctx: DemoContext, chain: Chain) -> list[tuple[float, str]]:
     return lines
 
 
+def _shown(value: object) -> str:
+    """Binary event data (e.g. Avro) is shown by size, not dumped."""
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    return repr(value)
+
+
 def _results(ctx: DemoContext, chain: Chain) -> list[str]:
     """One line per event of the chain: where it ended, and its data."""
     lines = []
@@ -272,7 +279,7 @@ def _results(ctx: DemoContext, chain: Chain) -> list[str]:
         ]
         if any(h.outcome == "no-match" for h in hops):
             ends.append("→ no subscriber (yet)")
-        data = json.dumps(event_data(ctx.broker_db, event_id), ensure_ascii=False)
+        data = json.dumps(event_data(ctx.broker_db, event_id), ensure_ascii=False, default=_shown)
         data = data if len(data) <= 140 else data[:137] + "..."
         lines.append(f"  result {hops[0].event_type:<34} {', '.join(ends)}  {data}")
     return lines
