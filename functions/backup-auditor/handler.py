@@ -18,11 +18,11 @@ from sqlalchemy.engine import Connection
 
 from eventfn import App, ConfigurationError, Context, Event, InternalError
 from eventfn._event import utc_now_rfc3339
+from eventfn._source_object import OpenedObject, SourceObject, open_object
 from eventfn._tables_pipelines import backup_audit_rows
+from eventfn._upsert import BatchedUpsert
 
 from ._audit import AuditRow, AuditSummary, BackupLogReader
-from ._source import OpenedObject, SourceObject, open_object
-from ._upsert import BatchedUpsert
 
 CREATED = "eventfn.storage.object.created.v1"
 AUDITED = "eventfn.backup.log.audited.v1"

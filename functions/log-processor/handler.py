@@ -17,14 +17,14 @@ from itertools import chain
 from typing import Any
 
 from eventfn import App, Context, Event, InternalError
+from eventfn._source_object import SourceObject, open_object
 from eventfn._tables_pipelines import log_metrics
+from eventfn._upsert import BatchedUpsert
 
 from ._aggregate import Aggregator, MetricRow
 from ._detect import SAMPLE_LINES, UNKNOWN, detect, formats
 from ._formats import LogFormat, iso_time
 from ._lines import iter_lines, sample_of
-from ._source import SourceObject, open_object
-from ._upsert import BatchedUpsert
 
 CREATED = "eventfn.storage.object.created.v1"
 PARSED = "eventfn.logs.parsed.v1"
