@@ -9,9 +9,11 @@ on demand), the bucket-notification relay; then `dev.json` in the state director
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -42,6 +44,7 @@ DEFAULT_PORT = 8080
 STORAGE_FUNCTION = "storage-source"
 TOKEN_ENV = "STORAGE_SOURCE_TOKEN"  # noqa: S105 - a variable name
 BROKER_STOP_TIMEOUT = 10.0
+STOP_DEADLINE = 40.0  # seconds a graceful stop may take before functions are killed
 CAPTURE_LOG = "webhooks.jsonl"
 
 
@@ -243,12 +246,35 @@ def run_dev(options: DevOptions, printer: MeshPrinter | None = None) -> int:
                 mesh.stopping.wait()
         finally:
             printer.message("stopping: functions get SIGTERM and finish what they are doing")
-            mesh.stop()
+            forced = _stop_within(mesh, STOP_DEADLINE)
             stats = mesh.broker.stats if mesh.broker is not None else {}
             printer.summary(stats)
             with suppress(FileNotFoundError):
                 (state_dir / DEV_FILE).unlink()
+    if forced:  # a stop step is still stuck in a thread: leave without waiting for it
+        sys.stdout.flush()
+        os._exit(code)
     return code
+
+
+def _stop_within(mesh: Mesh, deadline: float) -> bool:
+    """Stop the mesh; past `deadline` seconds kill the functions and report the stuck step.
+
+    Returns True when the graceful stop did not finish (its thread is left behind). The stacks
+    of every thread go to stderr then, so a hang can be diagnosed instead of waited out.
+    """
+    stopper = threading.Thread(target=mesh.stop, name="mesh-stop", daemon=True)
+    stopper.start()
+    stopper.join(deadline)
+    if not stopper.is_alive():
+        return False
+    mesh.printer.message(
+        f"stopping took more than {deadline:g} s: killing the remaining function processes"
+    )
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    if mesh.supervisor is not None:
+        mesh.supervisor.kill_all()
+    return True
 
 
 def read_dev_file(state_dir: Path) -> dict[str, Any]:

@@ -167,7 +167,7 @@ class Supervisor:
         """SIGTERM every process at once, wait for graceful exits, kill what remains."""
         self._stopping.set()
         if self._reaper is not None:
-            self._reaper.join()
+            self._reaper.join(timeout=self.stop_timeout)
         running = [slot for slot in self._slots.values() if slot.process is not None]
         for slot in running:
             _terminate(slot.process)
@@ -175,6 +175,21 @@ class Supervisor:
         for slot in running:
             self._retire(slot, max(0.1, deadline - time.monotonic()), "shutdown")
         self._http.clear()
+
+    def kill_all(self) -> None:
+        """Last resort when a graceful stop hangs: SIGKILL every function's process group."""
+        self._stopping.set()
+        for slot in list(self._slots.values()):
+            process = slot.process
+            if process is None:
+                continue
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+            slot.process = None
+            self._forget(slot.spec.service)
+            self._notify_stop(slot.spec.service, "shutdown")
 
     # -- the broker's Resolver ---------------------------------------------------------------
 
