@@ -243,7 +243,10 @@ def run_dev(options: DevOptions, printer: MeshPrinter | None = None) -> int:
             if options.demo and not run_demo(mesh.demo_context(), options.demo_dir):
                 code = 1
             if not options.exit:
-                mesh.stopping.wait()
+                # wake up regularly: a signal that arrives just before a wait without timeout
+                # would only be handled when the main thread runs Python code again
+                while not mesh.stopping.wait(0.5):
+                    pass
         finally:
             printer.message("stopping: functions get SIGTERM and finish what they are doing")
             forced = _stop_within(mesh, STOP_DEADLINE)
@@ -384,7 +387,9 @@ def _signals(stopping: threading.Event) -> Iterator[None]:
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        # not stopping.set() here: the handler runs in the main thread, which may hold the
+        # event's lock at that moment (a deadlock); a helper thread takes the lock normally
+        threading.Thread(target=stopping.set, name="signal-stop", daemon=True).start()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
