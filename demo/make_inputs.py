@@ -131,6 +131,11 @@ FAMILY_BUILDERS: dict[str, tuple[str, ...]] = {
     "builders_domain": ("order_in_stock", "order_short_of_stock"),
     "builders_ops": ("backup_job_report", "nginx_access_log"),
     "builders_users": ("user_created", "user_updated"),
+    "builders_workflow": (
+        "telemetry_readings",
+        "order_workflow_shipped",
+        "order_workflow_refunded",
+    ),
 }
 
 

@@ -30,6 +30,8 @@ ENV_TRIGGERS: Final = "WORKFLOW_TRIGGERS"
 DEFAULT_DEFINITIONS: Final = Path(__file__).parent / "definitions"
 EXECUTION_EVENT: Final = "eventfn.workflow.execution.{}.v1"
 ENV_SCHEDULER_INTERVAL: Final = "WORKFLOW_SCHEDULER_INTERVAL_SECONDS"
+ENV_RESUME_AFTER: Final = "WORKFLOW_RESUME_AFTER_SECONDS"
+DEFAULT_RESUME_AFTER: Final = 300.0  # the Service's timeoutSeconds: no request lives longer
 DEFAULT_INTERVAL: Final = 1.0
 _log = logging.getLogger("eventfn.workflow.scheduler")
 
@@ -61,6 +63,16 @@ class Scheduler:
                 self._engine.announce_pending()
             except EventfnError:
                 _log.warning("scheduler round failed; the next one tries again", exc_info=True)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise ConfigurationError(f"{name} must be a number of seconds >= 0")
+    return value
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class Workflows:
         self._emitter: Emitter | None = None
         self._scheduler: Scheduler | None = None
         self.interval = DEFAULT_INTERVAL
+        self.resume_after = DEFAULT_RESUME_AFTER
 
     def configure(self, env: Mapping[str, str]) -> None:
         """Start hook: load and validate every definition; a bad one stops the function."""
@@ -124,10 +137,8 @@ class Workflows:
             raise ConfigurationError(f"workflow definitions directory {directory} does not exist")
         self.definitions = load_directory(directory)
         self.triggers = parse_triggers(env.get(ENV_TRIGGERS), self.definitions)
-        try:
-            self.interval = float(env.get(ENV_SCHEDULER_INTERVAL, DEFAULT_INTERVAL))
-        except ValueError:
-            raise ConfigurationError(f"{ENV_SCHEDULER_INTERVAL} must be a number") from None
+        self.interval = _seconds(env, ENV_SCHEDULER_INTERVAL, DEFAULT_INTERVAL)
+        self.resume_after = _seconds(env, ENV_RESUME_AFTER, DEFAULT_RESUME_AFTER)
         self.stop()
         with self._lock:
             self._env = dict(env)
@@ -176,7 +187,7 @@ class Workflows:
             )  # fmt: skip
             emitter.emit(event, trace)
 
-        return WorkflowEngine(db, self.definitions, invoker, notify=notify)
+        return WorkflowEngine(db, self.definitions, invoker.traced(trace), notify=notify)
 
     def _shared(self, settings: Settings) -> tuple[Engine, TaskInvoker, Emitter]:
         with self._lock:

@@ -4,7 +4,9 @@
   derived from the event (or from `execution_name`), so a redelivery never starts it twice, and
   steps it until it waits or ends.
 - `dev.knative.sources.ping` (a PingSource tick) fires due timers (Wait, retry backoff),
-  resumes executions a killed pod left mid-way and re-sends final events not sent yet.
+  resumes executions a killed pod left mid-way (those not checkpointed for
+  `WORKFLOW_RESUME_AFTER_SECONDS`, default 300 = the request timeout: a live request may be
+  stepping younger ones) and re-sends final events not sent yet.
 - Any other type listed in `WORKFLOW_TRIGGERS` (JSON list of {type, workflow, subject_prefix?})
   starts that workflow with {id, source, type, subject, data} of the event as input.
 
@@ -64,7 +66,7 @@ def tick(event: Event, ctx: Context) -> None:
     """Fire due timers and resume executions left ready by a crash."""
     engine = workflows.engine(ctx)
     fired = engine.run_due()
-    resumed = engine.resume()
+    resumed = engine.resume(idle_for=workflows.resume_after)
     announced = engine.announce_pending()
     ctx.logger.info(
         "tick: %d timer(s) fired, %d execution(s) resumed, %d event(s) re-sent",

@@ -17,11 +17,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import update
 
 from eventfn import Event, Settings, create_app
 from eventfn._codec import decode_http, encode_binary
 from eventfn._objects import ObjectStore
 from eventfn._store import create_engine_from_url
+from eventfn._tables_workflow import workflow_executions
 from eventfn._tracing import Tracer
 from eventfn._wf_definition import load_directory
 from eventfn._wf_engine import WorkflowEngine
@@ -208,6 +210,11 @@ def test_the_ping_tick_resumes_an_execution_left_ready(stack: Stack) -> None:
     engine = WorkflowEngine(db, load_directory(DEFINITIONS), lambda *a: None)  # type: ignore[arg-type]
     ident = engine.start("order-processing", _order("o-9", 1.0, "FR"), run=False)
     _post(stack.client, Event.new("dev.knative.sources.ping", "/ping", {"tick": 1}))
+    assert engine.describe(ident)["status"] == "RUNNING"  # fresh: a request may be stepping it
+    with db.begin() as connection:  # as if its pod died WORKFLOW_RESUME_AFTER_SECONDS ago
+        table = workflow_executions
+        connection.execute(update(table).values(updated_at=table.c.updated_at - 300))
+    _post(stack.client, Event.new("dev.knative.sources.ping", "/ping", {"tick": 2}))
     assert engine.describe(ident)["status"] == "SUCCEEDED"
     db.dispose()
     unmapped = Event.new("eventfn.storage.object.created.v1", "/minio", {}, subject="other/x")

@@ -33,6 +33,7 @@ EXPORTED_KINDS: Final = (
     ("serving.knative.dev/v1", "Service"),
     ("eventing.knative.dev/v1", "Broker"),
     ("eventing.knative.dev/v1", "Trigger"),
+    ("sources.knative.dev/v1", "PingSource"),
     ("batch/v1", "CronJob"),
     ("v1", "ConfigMap"),
     ("v1", "Secret"),

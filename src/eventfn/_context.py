@@ -66,11 +66,11 @@ class Context:
 
     @property
     def objects(self) -> ObjectStore:
-        """The object store client (created on first use)."""
+        """The object store client (one per process and configuration, see ObjectStore.shared)."""
         if self.objects_factory is None:
             from eventfn._objects import ObjectStore
 
-            return ObjectStore.from_settings(self.settings)
+            return ObjectStore.shared(self.settings)
         return self.objects_factory()
 
     def emit(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -13,6 +15,9 @@ if TYPE_CHECKING:
 
 MAX_KEY_BYTES = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+_shared: dict[tuple[str | None, ...], ObjectStore] = {}
+_shared_lock = threading.Lock()
 
 
 class InvalidObjectKey(PermanentError, ValueError):
@@ -45,6 +50,21 @@ class ObjectStore:
 
     client: Any
     bucket: str
+
+    @classmethod
+    def shared(cls, settings: Settings) -> ObjectStore:
+        """The process's store for these settings: building a boto3 client costs ~20 ms of CPU,
+        and clients are thread-safe, so every event of a process shares one (per endpoint,
+        region, bucket and AWS credentials in the environment)."""
+        key = (
+            settings.s3_endpoint_url, settings.s3_region, settings.bucket,
+            *(os.environ.get(name) for name in _CREDENTIAL_ENV),
+        )  # fmt: skip
+        with _shared_lock:
+            store = _shared.get(key)
+            if store is None:
+                store = _shared[key] = cls.from_settings(settings)
+            return store
 
     @classmethod
     def from_settings(cls, settings: Settings, bucket: str | None = None) -> ObjectStore:

@@ -175,10 +175,16 @@ class WorkflowEngine:
             row = self._step(row)
         return RUNNING
 
-    def resume(self, limit: int = 1000) -> int:
-        """Step every execution a crash left ready; returns how many were found."""
+    def resume(self, limit: int = 1000, idle_for: float = 0.0) -> int:
+        """Step every execution a crash left ready; returns how many were found.
+
+        `idle_for` > 0 skips executions checkpointed less than that many seconds ago: a live
+        request may be stepping them right now (no lease), so a periodic tick passes the longest
+        a request can live (the Service's timeout) and only picks up what a dead pod left.
+        """
+        updated_before = self._clock() - idle_for if idle_for > 0 else None
         with translate_db_errors(), self._db.connect() as connection:
-            idents = ready_executions(connection, limit)
+            idents = ready_executions(connection, limit, updated_before)
         for ident in idents:
             self.advance(ident)
         return len(idents)

@@ -82,11 +82,18 @@ def due_timers(connection: Connection, now: float, limit: int) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def ready_executions(connection: Connection, limit: int) -> list[str]:
-    """Ids of RUNNING executions that can be stepped now (to resume after a crash)."""
+def ready_executions(
+    connection: Connection, limit: int, updated_before: float | None = None
+) -> list[str]:
+    """Ids of RUNNING executions that can be stepped now (to resume after a crash); with
+    `updated_before`, only those whose last checkpoint is older than that."""
+    table = workflow_executions
+    conditions = [table.c.status == "RUNNING", table.c.phase == "READY"]
+    if updated_before is not None:
+        conditions.append(table.c.updated_at <= updated_before)
     rows = connection.execute(
-        select(workflow_executions.c.id)
-        .where(workflow_executions.c.status == "RUNNING", workflow_executions.c.phase == "READY")
+        select(table.c.id)
+        .where(*conditions)
         .order_by(workflow_executions.c.started_at)
         .limit(limit)
     )

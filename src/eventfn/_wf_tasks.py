@@ -69,10 +69,18 @@ class TaskInvoker:
         self._default_timeout = default_timeout
         self._pool: urllib3.PoolManager | None = None
 
-    def __call__(self, resource: str, payload: Any, timeout: float | None, key: str) -> Any:
+    def __call__(
+        self,
+        resource: str,
+        payload: Any,
+        timeout: float | None,
+        key: str,
+        trace: Mapping[str, str] | None = None,
+    ) -> Any:
         try:
             if resource.startswith("function:"):
-                return self._function(resource.removeprefix("function:"), payload, timeout, key)
+                name = resource.removeprefix("function:")
+                return self._function(name, payload, timeout, key, trace or {})
             if resource == "event:emit":
                 return self._emit_event(payload, key)
             if resource in ("s3:putObject", "s3:copyObject"):
@@ -81,7 +89,17 @@ class TaskInvoker:
             raise _fail(error.code, retryable=error.retryable) from None
         raise _fail(f"unknown resource {resource}", retryable=False)
 
-    def _function(self, name: str, payload: Any, timeout: float | None, key: str) -> Any:
+    def traced(self, trace: Mapping[str, str]) -> Callable[[str, Any, float | None, str], Any]:
+        """This invoker, sending the W3C trace headers `trace` with every function call."""
+
+        def invoke(resource: str, payload: Any, timeout: float | None, key: str) -> Any:
+            return self(resource, payload, timeout, key, trace)
+
+        return invoke
+
+    def _function(
+        self, name: str, payload: Any, timeout: float | None, key: str, trace: Mapping[str, str]
+    ) -> Any:
         import urllib3
 
         url = self._resolve_url(name)
@@ -94,6 +112,7 @@ class TaskInvoker:
             extensions={TASK_KEY_EXTENSION: key},
         )  # fmt: skip
         headers, body = encode_binary(event)
+        headers = {**headers, **trace}
         if self._pool is None:
             self._pool = urllib3.PoolManager(maxsize=8, retries=False)
         try:

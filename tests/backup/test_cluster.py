@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from eventfn._backup_cluster import (
+    EXPORTED_KINDS,
     LAST_APPLIED,
     KubernetesReader,
     backup_cluster,
@@ -132,7 +133,7 @@ def test_cluster_mode_exports_the_kinds_of_the_namespace(
         ("Trigger", "eventfn", "t"),
     ]
     asked = {k: r.namespaces for k, r in client.resources.by_kind.items()}
-    assert len(asked) == 6 and all(ns == ["eventfn"] for ns in asked.values())
+    assert len(asked) == len(EXPORTED_KINDS) and all(ns == ["eventfn"] for ns in asked.values())
     backup_cluster(found, "namespace:eventfn", repo, "snap-k", clock)
     restore_cluster(repo, "snap-k", tmp_path / "out")
     secret = yaml.safe_load((tmp_path / "out/Secret/eventfn/creds.yaml").read_text())

@@ -27,6 +27,7 @@ with warnings.catch_warnings():
     # The generated messaging models shadow Resource.name/namespace; irrelevant here.
     warnings.simplefilter("ignore", UserWarning)
     from cloudcoil.models.knative_eventing.eventing.v1 import Broker, Trigger
+    from cloudcoil.models.knative_eventing.sources.v1 import PingSource
     from cloudcoil.models.knative_serving.serving.v1 import Service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +40,7 @@ KNATIVE_MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
     ("serving.knative.dev/v1", "Service"): Service,
     ("eventing.knative.dev/v1", "Broker"): Broker,
     ("eventing.knative.dev/v1", "Trigger"): Trigger,
+    ("sources.knative.dev/v1", "PingSource"): PingSource,
 }
 CORE_KINDS = {
     ("v1", "Namespace"),
@@ -149,6 +151,19 @@ def test_knative_validation_is_strict() -> None:
     broken = copy.deepcopy(trigger)
     broken["spec"]["delivery"]["timeout"] = "30s"
     with pytest.raises(AssertionError, match=r"delivery\.timeout"):
+        validate(broken)
+
+
+def test_pingsource_validation_is_strict() -> None:
+    (source,) = [d for d in rendered(None) if d["kind"] == "PingSource"]
+    validate(source)
+    broken = copy.deepcopy(source)
+    broken["spec"]["cron"] = broken["spec"].pop("schedule")
+    with pytest.raises(pydantic.ValidationError, match="cron"):
+        validate(broken)
+    broken = copy.deepcopy(source)
+    broken["spec"]["sink"]["ref"]["group"] = "eventing.knative.dev"
+    with pytest.raises(pydantic.ValidationError, match="group"):
         validate(broken)
 
 

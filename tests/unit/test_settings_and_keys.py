@@ -62,3 +62,18 @@ def test_valid_keys(key: str) -> None:
 def test_invalid_keys(key: str) -> None:
     with pytest.raises(InvalidObjectKey):
         validate_key(key)
+
+
+def test_one_object_store_per_process_and_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a boto3 client costs ~20 ms of CPU: every event of a process shares one."""
+    from eventfn._objects import ObjectStore
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "first")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    local = Settings(s3_endpoint_url="http://127.0.0.1:9", s3_region="eu-west-1")
+    store = ObjectStore.shared(local)
+    assert ObjectStore.shared(local) is store
+    assert ObjectStore.shared(local.with_overrides(bucket="other")) is not store
+    assert ObjectStore.shared(local.with_overrides(s3_region="us-east-1")) is not store
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "second")
+    assert ObjectStore.shared(local) is not store

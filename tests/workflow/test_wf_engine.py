@@ -122,6 +122,26 @@ def test_a_step_resent_after_a_crash_has_the_same_key(db: Engine) -> None:
     assert keys[1] == keys[2] and len(set(keys)) == 3
 
 
+def test_a_tick_resumes_only_executions_idle_longer_than_a_request_can_live(db: Engine) -> None:
+    """No lease: a live request may be stepping a fresh checkpoint, so the tick leaves it."""
+    clock = Clock()
+    calls: list[str] = []
+
+    def crashing(resource: str, payload: Any, timeout: float | None, key: str) -> Any:
+        calls.append(key)
+        if len(calls) == 1:
+            raise Crash
+        return {"v": payload["v"] + 1}
+
+    engine = WorkflowEngine(db, _defs(c=task_chain(2)), crashing, clock=clock)
+    with pytest.raises(Crash):
+        engine.start("c", {"v": 0}, name="run-idle")
+    clock.advance(299)
+    assert engine.resume(idle_for=300) == 0 and len(calls) == 1
+    clock.advance(1)
+    assert engine.resume(idle_for=300) == 1 and len(calls) == 3
+
+
 def test_redrive_restarts_the_failed_state_with_its_recorded_input(db: Engine) -> None:
     recorder = Recorder()
     engine = WorkflowEngine(db, _defs(c=task_chain(3)), recorder)

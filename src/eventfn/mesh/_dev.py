@@ -23,10 +23,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from eventfn._errors import ConfigurationError
 from eventfn._settings import DEFAULT_BUCKET, ENV_BUCKET, Settings
+from eventfn.mesh._activator import Activator
 from eventfn.mesh._broker import Broker
 from eventfn.mesh._capture import CapturedMessage, WebhookCapture, with_capture_env
 from eventfn.mesh._dev_demo import DemoContext, run_demo
@@ -34,6 +35,8 @@ from eventfn.mesh._dev_env import DevEnvironment, DevSecrets, launch_specs
 from eventfn.mesh._dev_events import broker_db
 from eventfn.mesh._dev_output import MeshPrinter, clock_time
 from eventfn.mesh._dev_pidfiles import PidFiles
+from eventfn.mesh._http import serve
+from eventfn.mesh._ping import PingTicker
 from eventfn.mesh._s3 import EmbeddedS3, port_is_free, topology_buckets
 from eventfn.mesh._s3_notify import NotificationRelay
 from eventfn.mesh._supervisor import LOOPBACK, LaunchSpec, Supervisor
@@ -64,11 +67,6 @@ class DevOptions:
     json_lines: bool = False
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
-
 @dataclass
 class Mesh:
     """Every part of one `eventfn dev` run."""
@@ -83,6 +81,8 @@ class Mesh:
     relay: NotificationRelay | None = None
     server: BaseWSGIServer | None = None
     capture: WebhookCapture | None = None
+    activator: Activator | None = None
+    ticker: PingTicker | None = None
     ingress_url: str = ""
     bucket: str = DEFAULT_BUCKET
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -106,6 +106,8 @@ class Mesh:
         )
         self.server = _serve(self.broker, options.port)
         self.ingress_url = f"http://{LOOPBACK}:{self.server.server_port}"
+        self.activator = Activator(self.topology, self._resolve, on_call=self.printer.call)
+        service_urls = self.activator.start()
         dev = DevEnvironment(
             ingress_url=self.ingress_url,
             state_dir=self.state_dir,
@@ -114,6 +116,7 @@ class Mesh:
             functions_dirs=[folder.resolve() for folder in options.functions_dirs],
             s3=access,
             secrets=DevSecrets(),
+            service_urls=service_urls,
         )
         launches = launch_specs(self.topology, dev)
         self.capture = WebhookCapture(self._notification, self.state_dir / CAPTURE_LOG)
@@ -131,6 +134,8 @@ class Mesh:
         )
         self.broker.start()
         self.supervisor.start()
+        self.ticker = PingTicker(self.topology.ping_sources, self.broker.publish)
+        self.ticker.start()
         if storage is not None and token is not None:
             self.relay = self._relay(storage, token, buckets)
             self.relay.start()
@@ -162,6 +167,8 @@ class Mesh:
     def stop(self) -> None:
         """Stop in reverse order; safe to call on a partly started mesh."""
         self.stopping.set()
+        if self.ticker is not None:
+            self.ticker.stop()
         if self.relay is not None:
             self.relay.stop()
         if self.broker is not None:
@@ -173,6 +180,8 @@ class Mesh:
             self.broker.close()  # also closes its keep-alive connections, which gunicorn awaits
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.activator is not None:
+            self.activator.stop()
         if self.capture is not None:
             self.capture.stop()
         self.s3.stop()
@@ -198,6 +207,7 @@ class Mesh:
             },
             "webhooks": self.capture.env() if self.capture is not None else {},
             "functions": sorted(self.topology.services),
+            "services": self.activator.urls() if self.activator is not None else {},
             "running": self.supervisor.running() if self.supervisor else {},
         }
 
@@ -328,14 +338,9 @@ def _serve(broker: Broker, port: int | None) -> BaseWSGIServer:
     if port is None:
         port = DEFAULT_PORT if port_is_free(DEFAULT_PORT) else 0
     try:
-        server = make_server(
-            LOOPBACK, port, broker.wsgi(), threaded=True, request_handler=_QuietHandler
-        )
+        return serve(broker.wsgi(), port, "broker-ingress")
     except (OSError, SystemExit):
         raise ConfigurationError(f"the broker ingress cannot listen on port {port}") from None
-    thread = threading.Thread(target=server.serve_forever, name="broker-ingress", daemon=True)
-    thread.start()
-    return server
 
 
 def _storage_service(topology: Topology) -> ServiceSpec | None:
@@ -371,12 +376,26 @@ def _ready_text(mesh: Mesh, info: dict[str, Any]) -> str:
         *(f"  broker {name}: {url}" for name, url in info["brokers"].items()),
         f"  embedded S3: {info['s3']['endpoint_url']} (bucket {info['s3']['bucket']})",
         f"  webhook capture (Teams, Slack): {', '.join(info['webhooks'].values()) or 'off'}",
+        f'  function addresses (all in dev.json "services"): {_direct(mesh, info)}',
         f"  state: {mesh.state_dir} (function logs in {mesh.state_dir / 'logs'})",
         f"  running: {', '.join(sorted(info['running'])) or 'none'}; others start on their "
         f"first event and stop after {mesh.options.idle_seconds:g} s idle",
         "  try: eventfn upload <file> --prefix documents/   ·   eventfn events --follow",
     ]
     return "\n".join(lines)
+
+
+def _pings(topology: Topology) -> str:
+    sources = [f"{p.name} ({p.schedule.expression} {p.timezone})" for p in topology.ping_sources]
+    return ", ".join(sources) or "none"
+
+
+def _direct(mesh: Mesh, info: dict[str, Any]) -> str:
+    """The addresses of the Services no Trigger delivers to: those are called directly."""
+    subscribed = {trigger.subscriber_service for trigger in mesh.topology.triggers}
+    urls: dict[str, str] = info["services"]
+    direct = [f"{name} {url}" for name, url in urls.items() if name not in subscribed]
+    return ", ".join(direct) or "none without a Trigger"
 
 
 @contextmanager

@@ -247,6 +247,11 @@ def _timeline(ctx: DemoContext, chain: Chain) -> list[tuple[float, str]]:
             f"{hook.latency_ms:.1f} ms  (emitted {hook.emitted})"
         )
         lines.append((hook.time - hook.latency_ms / 1000, text))
+    for call in list(printer.calls):
+        if chain.trace_id is not None and call.trace_id == chain.trace_id:
+            route = f"{call.method} {call.path} → {call.service}"
+            text = f"{'direct call':<34} {route}  {call.status}  {call.latency_ms:.1f} ms"
+            lines.append((call.time - call.latency_ms / 1000, text))
     for hop in chain.hops:
         cold = printer.cold_by_hop.get((hop.event_id, hop.trigger or "", hop.attempt))
         extra = f"  (cold start {cold:.2f} s)" if cold is not None else ""

@@ -2,7 +2,9 @@
 
 A Service keeps its literal env from the manifests. What a cluster injects is replaced by its
 local counterpart: `K_SINK` points at the local broker ingress (same `/<namespace>/<broker>`
-path), `secretKeyRef` values come from the dev secrets map, and the mesh adds the state
+path), in-cluster Service URLs (`http://<name>.<namespace>.svc.cluster.local/...`) point at that
+Service's local address (`_activator`), `secretKeyRef` values come from the dev secrets map,
+and the mesh adds the state
 directory, the one SQLite database (already migrated), the embedded S3 endpoint with its
 credentials and the folders of functions and schemas.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,6 +31,7 @@ from eventfn._settings import (
     ENV_SINK,
     ENV_STATE_DIR,
 )
+from eventfn.mesh._activator import local_env
 from eventfn.mesh._supervisor import LaunchSpec
 from eventfn.mesh._topology import ServiceSpec, Topology
 
@@ -92,6 +95,7 @@ class DevEnvironment:
     functions_dirs: Sequence[Path]
     s3: S3Access
     secrets: DevSecrets
+    service_urls: Mapping[str, str] = field(default_factory=dict)  # Service -> local address
 
 
 def function_dir(function: str, search: Sequence[Path]) -> Path:
@@ -120,7 +124,7 @@ def sink_url(service: ServiceSpec, topology: Topology, ingress_url: str) -> str:
 
 def launch_spec(service: ServiceSpec, topology: Topology, dev: DevEnvironment) -> LaunchSpec:
     """The process of one Service: its env from the manifests, made local."""
-    env = dict(service.env)
+    env = local_env(service.env, service, topology, dev.service_urls)
     for name in service.secret_env:
         value = dev.secrets.env_value(service, name)
         if value is not None:

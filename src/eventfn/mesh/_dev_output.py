@@ -1,7 +1,8 @@
 """What `eventfn dev` prints: one line per hop as it happens, and a summary on exit.
 
 Human lines (colours only on a terminal) or, with `--json`, one JSON object per line whose
-`kind` is `ready`, `hop`, `webhook`, `cold-start`, `stop`, `message`, `demo` or `summary`.
+`kind` is `ready`, `hop`, `webhook`, `call` (a request to a Service's own address, through the
+activator), `cold-start`, `stop`, `message`, `demo` or `summary`.
 The printer also keeps the numbers the summary needs, so it sees everything the mesh does.
 """
 
@@ -16,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from eventfn.mesh._activator import DirectCall
 from eventfn.mesh._queue import Hop
 from eventfn.mesh._s3_notify import WebhookDelivery
 from eventfn.mesh._supervisor import ColdStart
@@ -38,6 +40,7 @@ _OUTCOME_COLOURS = {
     "failed": _RED,
     "dead-lettered": _RED,
     "no-match": _DIM,
+    "answered": _GREEN,
 }
 TYPE_WIDTH = 34
 
@@ -90,6 +93,7 @@ class MeshPrinter:
         self.cold_by_hop: dict[tuple[str, str, int], float] = {}
         self.cold_starts: list[ColdStart] = []
         self.webhooks: list[WebhookDelivery] = []
+        self.calls: list[DirectCall] = []
         self._functions: dict[str, _FunctionStats] = defaultdict(_FunctionStats)
 
     # -- records -----------------------------------------------------------------------------
@@ -156,6 +160,27 @@ class MeshPrinter:
                 delivery.time, delivery.event_name, route, delivery.status, delivery.outcome,
                 delivery.latency_ms, delivery.attempt, note, delivery.trace_id,
             )
+        )  # fmt: skip
+
+    def call(self, call: DirectCall) -> None:
+        """One request to a Service's local address (a direct call, not an event delivery)."""
+        note = ""
+        with self._lock:
+            self.calls.append(call)
+            stats = self._functions[call.service]
+            stats.latencies.append(call.latency_ms)
+            stats.failures += call.status >= 500
+            cold = self._pending_cold.pop(call.service, None)
+            if cold is not None:
+                note = f"cold start {cold.seconds:.2f} s"
+        if self.json_lines:
+            self._json({"kind": "call", **asdict(call), "note": note or None})
+            return
+        outcome = "answered" if call.status < 500 else "failed"
+        route = f"{call.method} {call.path} → {call.service}"
+        self._line(
+            _Row(call.time, "direct call", route, call.status, outcome, call.latency_ms, 0, note,
+                 call.trace_id)
         )  # fmt: skip
 
     def cold_start(self, cold: ColdStart) -> None:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import TYPE_CHECKING
 
 from eventfn._codec import encode_binary
 from eventfn._errors import DependencyUnavailable, EventfnError, PayloadTooLarge, PermanentError
 from eventfn._event import Event
 from eventfn._pipeline import Response, problem_response
+from eventfn.mesh._http import environ_headers, read_body, status_line
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -36,7 +36,6 @@ TTL_EXTENSION = "knativebrokerttl"
 ARRIVAL_EXTENSION = "knativearrivaltime"
 TRACE_HEADERS = ("traceparent", "tracestate")
 MAX_BODY_BYTES = 10 * 1024 * 1024
-_REASONS = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 class UnknownBroker(PermanentError, LookupError):
@@ -97,7 +96,7 @@ class IngressApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self._handle(environ)
         headers = [*response.headers.items(), ("content-length", str(len(response.body)))]
-        start_response(_REASONS.get(response.status, str(response.status)), headers)
+        start_response(status_line(response.status), headers)
         return [response.body]
 
     def _handle(self, environ: WSGIEnvironment) -> Response:
@@ -106,36 +105,13 @@ class IngressApp:
             return problem_response(UnknownBroker("no broker is served at this path"))
         if environ.get("REQUEST_METHOD") != "POST":
             return Response(405, {"allow": "POST"})
-        body = _read_body(environ, self.max_body)
+        body = read_body(environ, self.max_body)
         if body is None:
             return problem_response(PayloadTooLarge(f"request body exceeds {self.max_body} bytes"))
         try:
-            self.broker.publish(_headers(environ), body, parts[0], parts[1])
+            self.broker.publish(environ_headers(environ), body, parts[0], parts[1])
         except EventfnError as error:
             return problem_response(error)
         except sqlite3.Error:
             return problem_response(DependencyUnavailable("the event store is unavailable"))
         return Response(202, {})
-
-
-def _headers(environ: WSGIEnvironment) -> dict[str, str]:
-    headers = {
-        key[5:].replace("_", "-").lower(): str(value)
-        for key, value in environ.items()
-        if key.startswith("HTTP_")
-    }
-    if environ.get("CONTENT_TYPE"):
-        headers["content-type"] = str(environ["CONTENT_TYPE"])
-    return headers
-
-
-def _read_body(environ: WSGIEnvironment, limit: int) -> bytes | None:
-    stream = environ["wsgi.input"]
-    raw_length = str(environ.get("CONTENT_LENGTH") or "")
-    if raw_length.isdigit():
-        length = int(raw_length)
-        return None if length > limit else bytes(stream.read(length))
-    if not environ.get("wsgi.input_terminated"):
-        return b""
-    body = bytes(stream.read(limit + 1))
-    return None if len(body) > limit else body

@@ -1,9 +1,10 @@
 """The topology `eventfn dev` runs: Knative Services, Brokers and Triggers parsed from manifests.
 
 Generic Knative YAML is read from every `*.yaml`/`*.yml` file under a directory (multi-document
-files included); kinds other than `serving.knative.dev/v1` Service and `eventing.knative.dev/v1`
-Broker/Trigger are ignored. Problems a cluster's admission webhook would reject (unknown
-subscriber, bad filter, bad duration) raise `ConfigurationError` at load time.
+files included); kinds other than `serving.knative.dev/v1` Service, `eventing.knative.dev/v1`
+Broker/Trigger and `sources.knative.dev/v1` PingSource (`_ping`) are ignored. Problems a
+cluster's admission webhook would reject (unknown subscriber, bad filter, bad duration) raise
+`ConfigurationError` at load time.
 
 Delivery follows Knative's rules for an MTChannelBasedBroker:
 - a Trigger's `spec.delivery`, when present, replaces the Broker's `spec.delivery` as a whole;
@@ -17,17 +18,21 @@ Delivery follows Knative's rules for an MTChannelBasedBroker:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from eventfn._errors import ConfigurationError
 from eventfn.mesh._filters import validate_attributes, validate_filters
 
+if TYPE_CHECKING:
+    from eventfn.mesh._ping import PingSourceSpec
+
 SERVING_API = "serving.knative.dev/v1"
 EVENTING_API = "eventing.knative.dev/v1"
+SOURCES_API = "sources.knative.dev/v1"
 BROKER_CLASS_ANNOTATION = "eventing.knative.dev/broker.class"
 DEFAULT_BROKER_CLASS = "MTChannelBasedBroker"
 MIN_SCALE_ANNOTATIONS = ("autoscaling.knative.dev/min-scale", "autoscaling.knative.dev/minScale")
@@ -112,6 +117,7 @@ class Topology:
     services: dict[str, ServiceSpec]
     triggers: list[TriggerSpec]
     brokers: list[BrokerSpec]
+    ping_sources: list[PingSourceSpec] = field(default_factory=list)
 
     def broker(self, namespace: str, name: str) -> BrokerSpec | None:
         """The Broker `namespace/name`, or None."""
@@ -145,6 +151,7 @@ def load_topology(manifests_dir: Path) -> Topology:
     services: dict[str, ServiceSpec] = {}
     brokers: list[BrokerSpec] = []
     raw_triggers: list[dict[str, Any]] = []
+    raw_pings: list[dict[str, Any]] = []
     for doc in documents:
         api, kind = doc.get("apiVersion"), doc.get("kind")
         if api == SERVING_API and kind == "Service":
@@ -156,8 +163,24 @@ def load_topology(manifests_dir: Path) -> Topology:
             brokers.append(_broker(doc))
         elif api == EVENTING_API and kind == "Trigger":
             raw_triggers.append(doc)
+        elif api == SOURCES_API and kind == "PingSource":
+            raw_pings.append(doc)
     triggers = [_trigger(doc, services, brokers) for doc in raw_triggers]
-    return Topology(services=services, triggers=triggers, brokers=brokers)
+    topology = Topology(services=services, triggers=triggers, brokers=brokers)
+    topology.ping_sources.extend(_ping_source(doc, topology) for doc in raw_pings)
+    return topology
+
+
+def _ping_source(doc: dict[str, Any], topology: Topology) -> PingSourceSpec:
+    from eventfn.mesh._ping import parse_ping_source  # builds on this module's helpers
+
+    source = parse_ping_source(doc)
+    if topology.broker(source.broker_namespace, source.broker) is None:
+        raise ConfigurationError(
+            f"PingSource {source.namespace}/{source.name}: its sink, Broker "
+            f"{source.broker_namespace}/{source.broker}, is not defined"
+        )
+    return source
 
 
 def _documents(root: Path) -> list[dict[str, Any]]:
@@ -176,8 +199,9 @@ def _documents(root: Path) -> list[dict[str, Any]]:
     return documents
 
 
-def _meta(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    meta = _mapping(doc.get("metadata"), "metadata")
+def read_metadata(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(name, namespace, metadata) of a manifest; ConfigurationError without a name."""
+    meta = as_mapping(doc.get("metadata"), "metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigurationError(f"a {doc.get('kind')} has no metadata.name")
@@ -185,7 +209,8 @@ def _meta(doc: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     return name, str(namespace), meta
 
 
-def _mapping(value: Any, what: str) -> dict[str, Any]:
+def as_mapping(value: Any, what: str) -> dict[str, Any]:
+    """`value` when it is a mapping, {} for None; ConfigurationError otherwise."""
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -203,13 +228,13 @@ def _int(value: Any, what: str, default: int) -> int:
 
 
 def _service(doc: dict[str, Any]) -> ServiceSpec:
-    name, namespace, _ = _meta(doc)
+    name, namespace, _ = read_metadata(doc)
     where = f"Service {namespace}/{name}"
-    template = _mapping(_mapping(doc.get("spec"), f"{where} spec").get("template"), where)
-    annotations = _mapping(_mapping(template.get("metadata"), where).get("annotations"), where)
-    pod = _mapping(template.get("spec"), f"{where} spec.template.spec")
+    template = as_mapping(as_mapping(doc.get("spec"), f"{where} spec").get("template"), where)
+    annotations = as_mapping(as_mapping(template.get("metadata"), where).get("annotations"), where)
+    pod = as_mapping(template.get("spec"), f"{where} spec.template.spec")
     containers = pod.get("containers") or [{}]
-    env, secret_env = _env(_mapping(containers[0], f"{where} container").get("env") or [], where)
+    env, secret_env = _env(as_mapping(containers[0], f"{where} container").get("env") or [], where)
     min_scale = next((annotations[a] for a in MIN_SCALE_ANNOTATIONS if a in annotations), None)
     max_scale = next((annotations[a] for a in MAX_SCALE_ANNOTATIONS if a in annotations), None)
     return ServiceSpec(
@@ -229,23 +254,23 @@ def _env(entries: list[Any], where: str) -> tuple[dict[str, str], dict[str, tupl
     env: dict[str, str] = {}
     secret_env: dict[str, tuple[str, str]] = {}
     for raw in entries:
-        entry = _mapping(raw, f"{where} env entry")
+        entry = as_mapping(raw, f"{where} env entry")
         name = entry.get("name")
         if not isinstance(name, str):
             raise ConfigurationError(f"{where}: an env entry has no name")
         if "value" in entry:
             env[name] = "" if entry["value"] is None else str(entry["value"])
             continue
-        ref = _mapping(_mapping(entry.get("valueFrom"), where).get("secretKeyRef"), where)
+        ref = as_mapping(as_mapping(entry.get("valueFrom"), where).get("secretKeyRef"), where)
         if ref.get("name") and ref.get("key"):
             secret_env[name] = (str(ref["name"]), str(ref["key"]))
     return env, secret_env
 
 
 def _broker(doc: dict[str, Any]) -> BrokerSpec:
-    name, namespace, meta = _meta(doc)
-    annotations = _mapping(meta.get("annotations"), f"Broker {name} annotations")
-    spec = _mapping(doc.get("spec"), f"Broker {name} spec")
+    name, namespace, meta = read_metadata(doc)
+    annotations = as_mapping(meta.get("annotations"), f"Broker {name} annotations")
+    spec = as_mapping(doc.get("spec"), f"Broker {name} spec")
     delivery = spec.get("delivery")
     return BrokerSpec(
         name=name,
@@ -258,9 +283,9 @@ def _broker(doc: dict[str, Any]) -> BrokerSpec:
 def _trigger(
     doc: dict[str, Any], services: dict[str, ServiceSpec], brokers: list[BrokerSpec]
 ) -> TriggerSpec:
-    name, namespace, _ = _meta(doc)
+    name, namespace, _ = read_metadata(doc)
     where = f"Trigger {namespace}/{name}"
-    spec = _mapping(doc.get("spec"), f"{where} spec")
+    spec = as_mapping(doc.get("spec"), f"{where} spec")
     broker_name = spec.get("broker")
     broker = next((b for b in brokers if b.name == broker_name and b.namespace == namespace), None)
     if broker is None:
@@ -269,7 +294,7 @@ def _trigger(
     if not isinstance(filters, list):
         raise ConfigurationError(f"{where}: spec.filters must be a list")
     validate_filters(filters, where)
-    attributes = _mapping(_mapping(spec.get("filter"), where).get("attributes"), where)
+    attributes = as_mapping(as_mapping(spec.get("filter"), where).get("attributes"), where)
     attributes = {str(k): "" if v is None else str(v) for k, v in attributes.items()}
     validate_attributes(attributes, where)
     service, uri = _destination(spec.get("subscriber"), services, f"{where} subscriber")
@@ -297,7 +322,7 @@ def _trigger(
 def _destination(
     value: Any, services: dict[str, ServiceSpec] | None, where: str
 ) -> tuple[str | None, str | None]:
-    dest = _mapping(value, where)
+    dest = as_mapping(value, where)
     uri = dest.get("uri")
     if uri is not None and not isinstance(uri, str):
         raise ConfigurationError(f"{where}: uri must be a string")
@@ -306,7 +331,7 @@ def _destination(
         if uri is not None and not uri.startswith(("http://", "https://")):
             raise ConfigurationError(f"{where}: uri {uri!r} must be absolute without a ref")
         return None, uri or None
-    ref = _mapping(ref, f"{where} ref")
+    ref = as_mapping(ref, f"{where} ref")
     kind, api, name = ref.get("kind"), ref.get("apiVersion"), ref.get("name")
     if kind != "Service" or api not in (SERVING_API, "v1"):
         raise ConfigurationError(
@@ -320,7 +345,7 @@ def _destination(
 
 
 def _delivery(value: Any, where: str, services: dict[str, ServiceSpec] | None) -> DeliverySpec:
-    spec = _mapping(value, f"{where} delivery")
+    spec = as_mapping(value, f"{where} delivery")
     policy = spec.get("backoffPolicy") or "exponential"
     if policy not in ("linear", "exponential"):
         raise ConfigurationError(f"{where}: backoffPolicy must be linear or exponential")
