@@ -319,3 +319,15 @@ def test_policies_can_be_turned_off() -> None:
     rabbitmq = CI / "rabbitmq-values.yaml"
     assert rabbitmq not in SCENARIOS
     assert policies(rabbitmq) == []
+
+
+@pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)
+def test_only_functions_that_use_services_reach_the_gateway(values_file: Path | None) -> None:
+    """The workflow engine calls workflow-tasks at its cluster-local URL, i.e. via the gateway."""
+    functions = {
+        name: pod
+        for name, pod in pods(values_file).items()
+        if pod.labels.get("app.kubernetes.io/component") == "function"
+    }
+    for name, pod in functions.items():
+        assert allowed(values_file, pod, GATEWAY, 80) is (name == "workflow"), name

@@ -361,6 +361,9 @@ eventfn.dev/storage-client: "true"
 {{- if and .root.Values.telemetry.collector.enabled (not .root.Values.telemetry.otlpEndpoint) }}
 eventfn.dev/telemetry-client: "true"
 {{- end }}
+{{- if .uses.services }}
+eventfn.dev/service-client: "true"
+{{- end }}
 {{- end }}
 
 {{/*
