@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
-from eventfn.mesh._queue import Hop
+from eventfn.mesh._records import Hop
 from eventfn.mesh._s3_notify import WebhookDelivery
 from eventfn.mesh._supervisor import ColdStart
 from eventfn.mesh._topology import Topology
