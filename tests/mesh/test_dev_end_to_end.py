@@ -10,111 +10,46 @@ The trace contract checked here: storage-source starts one W3C trace per webhook
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from eventfn._tracing import parse_traceparent
+from eventfn.mesh._dev_shutdown import SHUTDOWN_SECONDS
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).resolve().parent / "data"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
+
+def _helpers() -> Any:
+    path = Path(__file__).with_name("dev_testing.py")
+    spec = importlib.util.spec_from_file_location("dev_testing", path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules.get("dev_testing") or importlib.util.module_from_spec(spec)
+    if "dev_testing" not in sys.modules:
+        sys.modules["dev_testing"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+dt = _helpers()
+ROOT, DATA, EVENTFN, WAIT = dt.ROOT, dt.DATA, dt.EVENTFN, dt.WAIT
+DevProcess, run = dt.DevProcess, dt.run
 CREATED = "eventfn.storage.object.created.v1"
 KEY = "incoming/Quarterly report été #1.txt"
-WAIT = 90.0
 
 pytestmark = pytest.mark.timeout(240)
 
 
-@dataclass
-class DevProcess:
-    """A running `eventfn dev --json` and every record it printed so far."""
-
-    process: subprocess.Popen[str]
-    state_dir: Path
-    lines: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def next_record(self, deadline: float) -> dict[str, Any]:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"timed out; output so far: {self.records}"
-        try:
-            record = self.lines.get(timeout=remaining)
-        except queue.Empty:
-            raise AssertionError(f"timed out; output so far: {self.records}") from None
-        assert record is not None, f"eventfn dev exited early: {self.records}"
-        self.records.append(record)
-        return record
-
-    def wait_for(self, kind: str, timeout: float = WAIT, **match: Any) -> dict[str, Any]:
-        """The first record (seen before or next) of `kind` whose fields equal `match`."""
-        for record in self.records:
-            if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
-                return record
-        deadline = time.monotonic() + timeout
-        while True:
-            record = self.next_record(deadline)
-            if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
-                return record
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=60)
-        while (record := self.lines.get(timeout=10)) is not None:
-            self.records.append(record)
-        return code
-
-
-def _reader(process: subprocess.Popen[str], lines: queue.Queue[dict[str, Any] | None]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.strip():
-            lines.put(json.loads(line))
-    lines.put(None)
-
-
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EVENTFN, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevProcess]:
-    state = tmp_path / "state"
-    command = [
-        EVENTFN, "dev", "--manifests", str(DATA / "manifests"),
-        "--functions-dir", str(ROOT / "functions"),
-        "--functions-dir", str(DATA / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    stderr = (tmp_path / "dev.stderr").open("w")
-    env = {**os.environ, "EVENTFN_TRACING": "off"}
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-    )
-    handle = DevProcess(process, state)
-    threading.Thread(target=_reader, args=(process, handle.lines), daemon=True).start()
-    yield handle
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)  # graceful: the mesh stops its functions
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    stderr.close()
+def dev(tmp_path: Path) -> Iterator[Any]:
+    with dt.running_dev(tmp_path, DATA / "manifests") as handle:
+        yield handle
 
 
 def trace_of(traceparent: str | None) -> str:
@@ -211,17 +146,21 @@ def test_demo_on_the_real_manifests_exits_zero(tmp_path: Path) -> None:
             check=False,
         )
         assert prepared.returncode == 0, prepared.stdout + prepared.stderr
-    result = subprocess.run(
+    process = subprocess.Popen(
         [EVENTFN, "dev", "--demo", "--exit", "--port", "0", "--state-dir", str(tmp_path)],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=420,
-        check=False,
         env=env,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    try:
+        out, err = process.communicate(timeout=420)
+    finally:
+        if process.poll() is None:  # SIGTERM, not SIGKILL: a killed mesh leaves its functions
+            process.send_signal(signal.SIGTERM)
+            process.wait(SHUTDOWN_SECONDS + 30)
+    assert process.returncode == 0, out + err
     manifest = json.loads((ROOT / "demo" / "inputs" / "manifest.json").read_text())
     inputs = len(manifest["inputs"])
     assert f"demo: {inputs} chains complete, 0 failed, 0 skipped" in out

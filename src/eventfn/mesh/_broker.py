@@ -7,13 +7,14 @@ delivery per matching Trigger in one SQLite transaction before answering 202.
 
 Dispatch: a small pool of threads takes due deliveries from the in-memory `Schedule` (they
 block on a Condition, never poll) and POSTs each in binary mode with `Prefer: reply` and the
-`traceparent`/`tracestate` headers received at ingress, over keep-alive connections. `_delivery`
-decides what an attempt's result means (retry with backoff, dead-letter sink, final failure,
-reply). A 200 reply carrying a CloudEvent is stored back into the same Broker, in the
-transaction that completes the delivery, and evaluated against every Trigger again; it inherits
-the hop budget, so a reply loop ends when `knativebrokerttl` runs out: the reply is then dropped
-and recorded as a failed hop (in Knative the ingress would answer 400 and the channel would
-dead-letter the delivery). Replies keep the trace headers of the response.
+`traceparent`/`tracestate` headers received at ingress, over a keep-alive connection per thread
+(`_sender`). `_delivery` decides what an attempt's result means (retry with backoff,
+dead-letter sink, final failure, reply). A 200 reply carrying a CloudEvent is stored back into
+the same Broker, in the transaction that completes the delivery, and evaluated against every
+Trigger again; it inherits the hop budget, so a reply loop ends when `knativebrokerttl` runs
+out: the reply is then dropped and recorded as a failed hop (in Knative the ingress would answer
+400 and the channel would dead-letter the delivery). Replies keep the trace headers of the
+response.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from eventfn.mesh._delivery import (
     Clock,
     ManualClock,
     Schedule,
-    Sender,
     SystemClock,
     judge,
     knative_ingress,
@@ -51,16 +51,18 @@ from eventfn.mesh._ingress import (
     remaining_ttl,
     trace_headers,
 )
-from eventfn.mesh._queue import (
+from eventfn.mesh._queue import Queue
+from eventfn.mesh._records import (
     DEAD_LETTERED,
     DELIVERED,
     FAILED,
     SUBSCRIBER,
     Hop,
     Job,
-    Queue,
     StoredEvent,
+    hop_of,
 )
+from eventfn.mesh._sender import Sender
 from eventfn.mesh._topology import DEFAULT_TIMEOUT_SECONDS, Topology, TriggerSpec
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ KNATIVE_INGRESS_HOSTS = (
     "kafka-broker-ingress.knative-eventing.svc.cluster.local",
 )
 _ERROR_RETRY_SECONDS = 1.0
+_ABORT_GRACE = 0.5  # after cutting in-flight connections, how long stop() still waits
 _logger = logging.getLogger("eventfn.mesh.broker")
 
 
@@ -98,7 +101,7 @@ class Broker:
         self._clock: Clock = clock or SystemClock()
         self._on_hop = on_hop
         self._worker_count = max(1, workers)
-        self._sender = Sender(self._worker_count)
+        self._sender = Sender()
         self._triggers = {(t.namespace, t.name): t for t in topology.triggers}
         self._router = Router(topology.triggers)
         self._schedule = Schedule(self._clock)
@@ -139,8 +142,8 @@ class Broker:
         trace: dict[str, str] | None = None,
     ) -> tuple[StoredEvent, list[str]]:
         now = self._clock.now()
-        wire, body, filtered = arrival_form(event, headers, body, now)
-        triggers = self._router.match(filtered, *where)
+        wire, body, extensions = arrival_form(event, headers, body, now)
+        triggers = self._router.match(event, *where, extensions=extensions)
         stored = StoredEvent(
             id=event.id,
             type=event.type,
@@ -181,6 +184,8 @@ class Broker:
         """Start the dispatcher threads; deliveries pending in SQLite are redelivered."""
         if self._threads:
             return
+        if self._sender.aborted:  # started again after a stop that cut connections
+            self._sender = Sender()
         self._schedule.open(self._queue.pending())
         self._threads = [
             threading.Thread(target=self._run, name=f"mesh-dispatch-{i}", daemon=True)
@@ -190,17 +195,29 @@ class Broker:
             thread.start()
 
     def stop(self, timeout: float = 10) -> None:
-        """Stop the dispatcher threads, letting in-flight attempts finish for `timeout` s."""
+        """Stop the dispatcher threads, letting in-flight attempts finish for `timeout` s.
+
+        Attempts still running then are cut (their connections shut down). An attempt that
+        fails while the broker stops does not count: its delivery stays pending as it was (same
+        attempt number) and is made again after the next start.
+        """
         self._schedule.close()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if busy := [thread for thread in self._threads if thread.is_alive()]:
+            self._sender.abort()
+            deadline = time.monotonic() + _ABORT_GRACE
+            for thread in busy:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            message = "%d deliveries in flight after %.1f s were cut (%d still busy)"
+            _logger.warning(message, len(busy), timeout, sum(t.is_alive() for t in busy))
         self._threads = []
+        self._sender.close()  # idle keep-alive connections would delay a gthread worker's exit
 
     def close(self) -> None:
-        """Stop, then release the database and connection pools."""
+        """Stop (if not stopped yet), then release the database."""
         self.stop()
-        self._sender.close()
         self._queue.close()
 
     def wait_idle(self, timeout: float) -> bool:
@@ -220,9 +237,9 @@ class Broker:
             try:
                 self._attempt(job)
             except Exception:
-                _logger.exception(
-                    "delivery %s of event %s failed unexpectedly", job.id, job.event.id
-                )
+                if not self._schedule.is_open:  # stopping: the store may be closed already
+                    continue
+                _logger.exception("delivery %s of %s failed unexpectedly", job.id, job.event.id)
                 later = self._clock.now() + _ERROR_RETRY_SECONDS
                 self._schedule.again(replace(job, next_at=later))
             finally:
@@ -242,6 +259,8 @@ class Broker:
         else:
             service, uri = spec.dead_letter_service, spec.dead_letter_uri
         url, result = self._send(service, uri, job, spec.timeout)
+        if result.status is None and not self._schedule.is_open:
+            return  # cut short by stop(): not an attempt, the delivery stays pending as it was
         now = self._clock.now()
         verdict = judge(job, spec, url, result, now)
         hop = self._hop(
@@ -338,21 +357,9 @@ class Broker:
         latency: float = 0.0,
         attempt: int = 0,
     ) -> Hop:
-        traceparent = event.trace.get("traceparent", "").split("-")
-        trace_id = traceparent[1] if len(traceparent) == 4 else None
-        return Hop(
-            time=self._clock.now(),
-            event_id=event.id,
-            event_type=event.type,
-            event_source=event.source,
-            subject=event.subject,
-            trace_id=trace_id,
-            trigger=trigger,
-            destination=destination,
-            status=status,
-            latency_ms=latency,
-            attempt=attempt,
-            outcome=outcome,
+        now = self._clock.now()
+        return hop_of(
+            event, outcome, trigger, destination, status, at=now, latency=latency, attempt=attempt
         )
 
     def _emit(self, hops: Iterable[Hop]) -> None:

@@ -47,7 +47,9 @@ def _add_dev(commands: SubParsers) -> None:
         description="Run every Knative Service, Broker and Trigger of the manifests on this "
         "machine: functions as `eventfn serve` processes (scale to zero after --idle-seconds), "
         "a durable broker, and an embedded S3 whose bucket notifications reach storage-source "
-        "as MinIO webhooks. Prints each hop; Ctrl-C stops and prints a summary.",
+        "as MinIO webhooks. Prints each hop; Ctrl-C or SIGTERM stops it within 15 s (a second "
+        "one at once) and prints a summary. Accepted events survive the process being killed, "
+        "not an OS crash (SQLite synchronous=NORMAL).",
     )
     dev.add_argument("--manifests", type=Path, default=Path("k8s"), help="manifests directory")
     _state_dir_argument(dev)

@@ -34,7 +34,6 @@ a non-empty body that is not a valid CloudEvent is a failure, as in Knative's br
 from __future__ import annotations
 
 import base64
-import functools
 import heapq
 import threading
 import time
@@ -43,12 +42,10 @@ from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-import urllib3
-
 from eventfn._codec import STRUCTURED_JSON, decode_http
 from eventfn._errors import EventfnError
 from eventfn._event import Event
-from eventfn.mesh._queue import DEAD_LETTER, SUBSCRIBER, Job
+from eventfn.mesh._records import DEAD_LETTER, SUBSCRIBER, Job
 from eventfn.mesh._topology import DeliverySpec
 
 RETRY_AFTER_CAP = 60.0
@@ -144,6 +141,11 @@ class Schedule:
                 if job.id not in self._jobs:
                     self._push(job)
             self._work.notify_all()
+
+    @property
+    def is_open(self) -> bool:
+        """False once `close()` was called."""
+        return self._open
 
     def close(self) -> None:
         """Make every `take()` return None."""
@@ -356,39 +358,3 @@ def knative_ingress(url: str, hosts: Iterable[str]) -> tuple[str, str] | None:
     if scheme in ("http", "https") and host.split(":")[0] in hosts and len(parts) == 2:
         return parts[0], parts[1]
     return None
-
-
-@functools.lru_cache(maxsize=64)
-def _timeout(seconds: float) -> urllib3.Timeout:
-    return urllib3.Timeout(total=seconds)
-
-
-class Sender:
-    """HTTP POSTs with keep-alive connection pools (urllib3), never following redirects."""
-
-    def __init__(self, pool_size: int) -> None:
-        self._pool = urllib3.PoolManager(num_pools=64, maxsize=max(1, pool_size), block=False)
-
-    def post(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> Attempt:
-        """Send one request; failures to connect, read or finish in time give status None."""
-        started = time.perf_counter()
-        try:
-            response = self._pool.request(
-                "POST",
-                url,
-                body=body,
-                headers=dict(headers),
-                timeout=_timeout(timeout),
-                retries=False,
-                redirect=False,
-            )
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-            latency = (time.perf_counter() - started) * 1000.0
-            return Attempt(None, latency, error=type(error).__name__)
-        latency = (time.perf_counter() - started) * 1000.0
-        response_headers = {name.lower(): value for name, value in response.headers.items()}
-        return Attempt(response.status, latency, response_headers, response.data)
-
-    def close(self) -> None:
-        """Close every pooled connection."""
-        self._pool.clear()

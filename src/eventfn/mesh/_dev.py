@@ -2,53 +2,65 @@
 
 Start order: topology (fails before anything runs), state directory and the SQL database
 (migrated once here), embedded S3 with its buckets and notification queue, broker with its
-ingress on a threaded loopback server, function processes (min-scale >= 1 at boot, the others
-on demand), the bucket-notification relay; then `dev.json` in the state directory tells
-`eventfn upload` where everything is. Stop order is the reverse, functions get SIGTERM.
+ingress on a threaded loopback server, the Teams/Slack webhook capture (the notifier posts to
+it), function processes (min-scale >= 1 at boot, the others on demand), the bucket-notification
+relay; then `dev.json` in the state directory tells `eventfn upload` where everything is.
+
+Stop order (each step with a budget, see `_dev_shutdown`): the relay stops polling, the broker
+stops dispatching (in-flight deliveries get a moment, then their connections are cut; what did
+not finish stays pending in SQLite), functions get SIGTERM (and SIGKILL after their budget) while
+the ingress and the webhook capture still accept what they send, then the ingress, the capture,
+the event store and the embedded S3 close. Once SIGINT/SIGTERM arrives, in any phase, or a stop
+begins without one, the process ends within `SHUTDOWN_SECONDS`; past that a watchdog dumps every
+thread's stack to stderr and kills every function process group.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import os
-import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer
 
 from eventfn._errors import ConfigurationError
-from eventfn._settings import DEFAULT_BUCKET, ENV_BUCKET, Settings
+from eventfn._logging import get_logger
+from eventfn._settings import DEFAULT_BUCKET, Settings
 from eventfn.mesh._activator import Activator
 from eventfn.mesh._broker import Broker
 from eventfn.mesh._capture import CapturedMessage, WebhookCapture, with_capture_env
 from eventfn.mesh._dev_demo import DemoContext, run_demo
-from eventfn.mesh._dev_env import DevEnvironment, DevSecrets, launch_specs
+from eventfn.mesh._dev_env import (
+    DevEnvironment,
+    DevSecrets,
+    data_bucket,
+    ensure_token,
+    launch_specs,
+    storage_service,
+)
 from eventfn.mesh._dev_events import broker_db
 from eventfn.mesh._dev_output import MeshPrinter, clock_time
 from eventfn.mesh._dev_pidfiles import PidFiles
+from eventfn.mesh._dev_ready import ready_text
+from eventfn.mesh._dev_shutdown import ShutdownSignals, StopBudget, run_step
 from eventfn.mesh._http import serve
 from eventfn.mesh._ping import PingTicker
 from eventfn.mesh._s3 import EmbeddedS3, port_is_free, topology_buckets
 from eventfn.mesh._s3_notify import NotificationRelay
-from eventfn.mesh._supervisor import LOOPBACK, LaunchSpec, Supervisor
+from eventfn.mesh._supervisor import LOOPBACK, ServiceUnavailable, Supervisor
 from eventfn.mesh._topology import ServiceSpec, Topology, load_topology
 
 DEV_FILE = "dev.json"
 DEFAULT_PORT = 8080
-STORAGE_FUNCTION = "storage-source"
-TOKEN_ENV = "STORAGE_SOURCE_TOKEN"  # noqa: S105 - a variable name
-BROKER_STOP_TIMEOUT = 10.0
-STOP_DEADLINE = 40.0  # seconds a graceful stop may take before functions are killed
 CAPTURE_LOG = "webhooks.jsonl"
+
+_log = get_logger("mesh.dev")
 
 
 @dataclass(frozen=True)
@@ -86,11 +98,23 @@ class Mesh:
     ingress_url: str = ""
     bucket: str = DEFAULT_BUCKET
     stopping: threading.Event = field(default_factory=threading.Event)
+    budget: StopBudget = field(default_factory=StopBudget)
+    step: str = "start-up"  # what the mesh is doing, for the shutdown watchdog
+    watchdog: ShutdownSignals | None = None  # bounds every stop, with or without a signal
+    _stopped: bool = False
 
     def start(self) -> None:
-        """Start everything; on failure, stop what was started and re-raise."""
+        """Start everything; on failure, stop what was started and re-raise.
+
+        Once `stopping` is set (a signal) the start-up ends after the step in progress, without
+        raising: a cold start in progress is given up; callers check `stopping` afterwards.
+        """
         try:
             self._start()
+        except ServiceUnavailable:
+            if not self.stopping.is_set():
+                self.stop()
+                raise
         except BaseException:
             self.stop()
             raise
@@ -98,9 +122,13 @@ class Mesh:
     def _start(self) -> None:
         options = self.options
         database_url = _migrate(self.state_dir)
+        if self.stopping.is_set():
+            return
         access = self.s3.start()
         buckets = topology_buckets(self.topology, self.bucket)
         self.s3.create_buckets(buckets)
+        if self.stopping.is_set():
+            return
         self.broker = Broker(
             self.topology, broker_db(self.state_dir), self._resolve, on_hop=self.printer.hop
         )
@@ -122,8 +150,8 @@ class Mesh:
         self.capture = WebhookCapture(self._notification, self.state_dir / CAPTURE_LOG)
         self.capture.start()
         launches = with_capture_env(launches, self.capture)  # the notifier posts to the capture
-        storage = _storage_service(self.topology)
-        token = None if storage is None else _ensure_token(launches, storage, dev.secrets)
+        storage = storage_service(self.topology)
+        token = None if storage is None else ensure_token(launches, storage, dev.secrets)
         self.supervisor = Supervisor(
             launches,
             log_dir=self.state_dir / "logs",
@@ -131,12 +159,13 @@ class Mesh:
             on_cold_start=self.printer.cold_start,
             on_stop=self.printer.stopped,
             pidfiles=PidFiles(self.state_dir / "run"),
+            stopping=self.stopping,  # a signal gives up cold starts in progress at once
         )
         self.broker.start()
         self.supervisor.start()
         self.ticker = PingTicker(self.topology.ping_sources, self.broker.publish)
         self.ticker.start()
-        if storage is not None and token is not None:
+        if storage is not None and token is not None and not self.stopping.is_set():
             self.relay = self._relay(storage, token, buckets)
             self.relay.start()
 
@@ -164,27 +193,56 @@ class Mesh:
             timeout=float(storage.timeout_seconds),
         )
 
-    def stop(self) -> None:
-        """Stop in reverse order; safe to call on a partly started mesh."""
+    def interrupt(self, signum: int) -> None:
+        """A signal arrived (called from the signal listener thread): stop whatever runs."""
         self.stopping.set()
-        if self.ticker is not None:
-            self.ticker.stop()
-        if self.relay is not None:
-            self.relay.stop()
-        if self.broker is not None:
-            self.broker.stop(BROKER_STOP_TIMEOUT)
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-        if self.broker is not None:
-            self.broker.close()  # also closes its keep-alive connections, which gunicorn awaits
+
+    def force(self, reason: str) -> None:
+        """Last resort before the process exits (the watchdog's thread): kill every function
+        process group, starting ones included."""
+        step = self.step
         if self.supervisor is not None:
-            self.supervisor.stop()
-        if self.activator is not None:
-            self.activator.stop()
-        if self.capture is not None:
-            self.capture.stop()
-        self.s3.stop()
+            self.supervisor.kill_all()
+        with suppress(OSError):
+            (self.state_dir / DEV_FILE).unlink()
+        _log.error("eventfn dev: %s (step: %s); function processes killed", reason, step)
+
+    def stop(self) -> None:
+        """Stop in order, each step within its budget; safe on a partly started mesh."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.stopping.set()
+        if self.watchdog is not None:
+            self.watchdog.stop_begins()
+        budget = self.budget
+        relay, broker, supervisor, server = self.relay, self.broker, self.supervisor, self.server
+        capture, ticker, activator = self.capture, self.ticker, self.activator
+        if ticker is not None:
+            self._step("PingSources", budget.relay, ticker.stop)
+        if relay is not None:
+            self._step("bucket notifications", budget.relay, lambda: relay.stop(budget.relay))
+        if broker is not None:
+            self._step("deliveries", budget.deliveries, lambda: broker.stop(budget.deliveries))
+        if supervisor is not None:
+            self._step("functions", budget.functions, lambda: supervisor.stop(budget.functions))
+        if server is not None:
+            self._step("broker ingress", budget.ingress, server.shutdown, detach=True)
+            server.server_close()
+        if activator is not None:  # after the functions, which may call each other until then
+            self._step("function addresses", budget.ingress, activator.stop, detach=True)
+        if capture is not None:  # after the functions: the notifier's last posts still arrive
+            self._step("webhook capture", budget.capture, capture.stop, detach=True)
+        if broker is not None:
+            self._step("event store", budget.store, broker.close, detach=True)
+        self._step("embedded S3", budget.s3, self.s3.stop, detach=True)
+        self.step = "exit"
+
+    def _step(
+        self, name: str, seconds: float, action: Callable[[], object], *, detach: bool = False
+    ) -> None:
+        self.step = name
+        run_step(name, seconds, action, detach=detach)
 
     def describe(self) -> dict[str, Any]:
         """What `dev.json` records and the ready line prints."""
@@ -242,52 +300,35 @@ def run_dev(options: DevOptions, printer: MeshPrinter | None = None) -> int:
     state_dir = options.state_dir.resolve()
     _claim(state_dir)
     printer = printer or MeshPrinter(topology, json_lines=options.json_lines)
-    mesh = Mesh(options, topology, printer, state_dir, bucket=_data_bucket(topology))
-    with _signals(mesh.stopping):
+    mesh = Mesh(options, topology, printer, state_dir, bucket=data_bucket(topology))
+    with ShutdownSignals(mesh.interrupt, mesh.force) as shutdown:
+        mesh.watchdog = shutdown
         mesh.start()
+        if mesh.stopping.is_set():  # interrupted before it was ready
+            printer.message("stopping: interrupted during start-up")
+            mesh.stop()
+            return 128 + shutdown.signum if shutdown.signum is not None else 1
         code = 0
         try:
+            mesh.step = "running"
             info = mesh.describe()
             (state_dir / DEV_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-            printer.record("ready", info, _ready_text(mesh, info))
+            printer.record("ready", info, ready_text(mesh, info))
             if options.demo and not run_demo(mesh.demo_context(), options.demo_dir):
                 code = 1
             if not options.exit:
-                # wake up regularly: a signal that arrives just before a wait without timeout
-                # would only be handled when the main thread runs Python code again
+                # the signal listener sets `stopping`; the timed wait is a second line of
+                # defence that does not depend on it (nor on a signal reaching this thread)
                 while not mesh.stopping.wait(0.5):
                     pass
         finally:
             printer.message("stopping: functions get SIGTERM and finish what they are doing")
-            forced = _stop_within(mesh, STOP_DEADLINE)
+            mesh.stop()
             stats = mesh.broker.stats if mesh.broker is not None else {}
             printer.summary(stats)
             with suppress(FileNotFoundError):
                 (state_dir / DEV_FILE).unlink()
-    if forced:  # a stop step is still stuck in a thread: leave without waiting for it
-        sys.stdout.flush()
-        os._exit(code)
     return code
-
-
-def _stop_within(mesh: Mesh, deadline: float) -> bool:
-    """Stop the mesh; past `deadline` seconds kill the functions and report the stuck step.
-
-    Returns True when the graceful stop did not finish (its thread is left behind). The stacks
-    of every thread go to stderr then, so a hang can be diagnosed instead of waited out.
-    """
-    stopper = threading.Thread(target=mesh.stop, name="mesh-stop", daemon=True)
-    stopper.start()
-    stopper.join(deadline)
-    if not stopper.is_alive():
-        return False
-    mesh.printer.message(
-        f"stopping took more than {deadline:g} s: killing the remaining function processes"
-    )
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-    if mesh.supervisor is not None:
-        mesh.supervisor.kill_all()
-    return True
 
 
 def read_dev_file(state_dir: Path) -> dict[str, Any]:
@@ -341,78 +382,3 @@ def _serve(broker: Broker, port: int | None) -> BaseWSGIServer:
         return serve(broker.wsgi(), port, "broker-ingress")
     except (OSError, SystemExit):
         raise ConfigurationError(f"the broker ingress cannot listen on port {port}") from None
-
-
-def _storage_service(topology: Topology) -> ServiceSpec | None:
-    return next((s for s in topology.services.values() if s.function == STORAGE_FUNCTION), None)
-
-
-def _ensure_token(
-    launches: dict[str, LaunchSpec], storage: ServiceSpec, secrets: DevSecrets
-) -> str:
-    """The webhook token storage-source checks; one is made up when its env has none."""
-    token = secrets.env_value(storage, TOKEN_ENV)
-    if token:
-        return token
-    token = secrets.value("eventfn-dev", "storage-webhook-token")
-    spec = launches[storage.name]
-    launches[storage.name] = LaunchSpec(
-        spec.service, spec.function, {**spec.env, TOKEN_ENV: token}, spec.min_scale
-    )
-    return token
-
-
-def _data_bucket(topology: Topology) -> str:
-    storage = _storage_service(topology)
-    if storage is not None and storage.env.get(ENV_BUCKET):
-        return storage.env[ENV_BUCKET]
-    return DEFAULT_BUCKET
-
-
-def _ready_text(mesh: Mesh, info: dict[str, Any]) -> str:
-    lines = [
-        f"eventfn dev: {len(mesh.topology.services)} functions, "
-        f"{len(mesh.topology.triggers)} triggers from {mesh.options.manifests}",
-        *(f"  broker {name}: {url}" for name, url in info["brokers"].items()),
-        f"  embedded S3: {info['s3']['endpoint_url']} (bucket {info['s3']['bucket']})",
-        f"  webhook capture (Teams, Slack): {', '.join(info['webhooks'].values()) or 'off'}",
-        f'  function addresses (all in dev.json "services"): {_direct(mesh, info)}',
-        f"  state: {mesh.state_dir} (function logs in {mesh.state_dir / 'logs'})",
-        f"  running: {', '.join(sorted(info['running'])) or 'none'}; others start on their "
-        f"first event and stop after {mesh.options.idle_seconds:g} s idle",
-        "  try: eventfn upload <file> --prefix documents/   ·   eventfn events --follow",
-    ]
-    return "\n".join(lines)
-
-
-def _pings(topology: Topology) -> str:
-    sources = [f"{p.name} ({p.schedule.expression} {p.timezone})" for p in topology.ping_sources]
-    return ", ".join(sources) or "none"
-
-
-def _direct(mesh: Mesh, info: dict[str, Any]) -> str:
-    """The addresses of the Services no Trigger delivers to: those are called directly."""
-    subscribed = {trigger.subscriber_service for trigger in mesh.topology.triggers}
-    urls: dict[str, str] = info["services"]
-    direct = [f"{name} {url}" for name, url in urls.items() if name not in subscribed]
-    return ", ".join(direct) or "none without a Trigger"
-
-
-@contextmanager
-def _signals(stopping: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set `stopping` (main thread only); previous handlers come back after."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        # not stopping.set() here: the handler runs in the main thread, which may hold the
-        # event's lock at that moment (a deadlock); a helper thread takes the lock normally
-        threading.Thread(target=stopping.set, name="signal-stop", daemon=True).start()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -25,7 +25,7 @@ from eventfn._errors import ConfigurationError
 from eventfn.mesh._broker import Broker
 from eventfn.mesh._dev_events import event_data
 from eventfn.mesh._dev_output import MeshPrinter
-from eventfn.mesh._queue import Hop
+from eventfn.mesh._records import Hop
 from eventfn.mesh._s3_notify import NotificationRelay, WebhookDelivery
 
 MANIFEST = "manifest.json"

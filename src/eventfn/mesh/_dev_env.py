@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 from eventfn._errors import ConfigurationError
 from eventfn._loader import HANDLER_MODULE
 from eventfn._settings import (
+    DEFAULT_BUCKET,
     ENV_AUTO_MIGRATE,
+    ENV_BUCKET,
     ENV_DATABASE_URL,
     ENV_FUNCTION,
     ENV_FUNCTIONS_DIR,
@@ -40,6 +42,8 @@ ENV_SECRET_KEY = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
 ENV_K_SERVICE = "K_SERVICE"
 ENV_K_CONFIGURATION = "K_CONFIGURATION"
 ENV_K_REVISION = "K_REVISION"
+STORAGE_FUNCTION = "storage-source"
+TOKEN_ENV = "STORAGE_SOURCE_TOKEN"  # noqa: S105 - a variable name
 
 
 @dataclass
@@ -150,3 +154,31 @@ def launch_spec(service: ServiceSpec, topology: Topology, dev: DevEnvironment) -
 def launch_specs(topology: Topology, dev: DevEnvironment) -> dict[str, LaunchSpec]:
     """Every Service of the topology, checked before anything starts."""
     return {name: launch_spec(spec, topology, dev) for name, spec in topology.services.items()}
+
+
+def storage_service(topology: Topology) -> ServiceSpec | None:
+    """The Service running storage-source (the bucket-notification webhook), if any."""
+    return next((s for s in topology.services.values() if s.function == STORAGE_FUNCTION), None)
+
+
+def ensure_token(
+    launches: dict[str, LaunchSpec], storage: ServiceSpec, dev_secrets: DevSecrets
+) -> str:
+    """The webhook token storage-source checks; one is made up when its env has none."""
+    token = dev_secrets.env_value(storage, TOKEN_ENV)
+    if token:
+        return token
+    token = dev_secrets.value("eventfn-dev", "storage-webhook-token")
+    spec = launches[storage.name]
+    launches[storage.name] = LaunchSpec(
+        spec.service, spec.function, {**spec.env, TOKEN_ENV: token}, spec.min_scale
+    )
+    return token
+
+
+def data_bucket(topology: Topology) -> str:
+    """The bucket storage-source watches (its env), else the default bucket."""
+    storage = storage_service(topology)
+    if storage is not None and storage.env.get(ENV_BUCKET):
+        return storage.env[ENV_BUCKET]
+    return DEFAULT_BUCKET

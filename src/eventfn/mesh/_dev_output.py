@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from eventfn.mesh._activator import DirectCall
-from eventfn.mesh._queue import Hop
+from eventfn.mesh._records import Hop
 from eventfn.mesh._s3_notify import WebhookDelivery
 from eventfn.mesh._supervisor import ColdStart
 from eventfn.mesh._topology import Topology

@@ -124,9 +124,16 @@ class Router:
             key = (trigger.namespace, trigger.broker)
             self._routes.setdefault(key, []).append((trigger.name, node))
 
-    def match(self, event: Event, namespace: str, broker: str) -> list[str]:
-        """The names of the Triggers of Broker `namespace/broker` that accept `event`."""
-        lookup = attribute_lookup(event)
+    def match(
+        self,
+        event: Event,
+        namespace: str,
+        broker: str,
+        extensions: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """The names of the Triggers of Broker `namespace/broker` that accept `event`
+        (with `extensions` instead of its own, when given)."""
+        lookup = attribute_lookup(event, extensions)
         routes = self._routes.get((namespace, broker), ())
         return [name for name, node in routes if node(lookup) != FAIL]
 
@@ -136,19 +143,20 @@ def matches(node: Node, event: Event) -> bool:
     return node(attribute_lookup(event)) != FAIL
 
 
-def attribute_lookup(event: Event) -> Lookup:
+def attribute_lookup(event: Event, extensions: Mapping[str, str] | None = None) -> Lookup:
     """Knative's `LookupAttribute` over an event: a value, "" for unset core attributes, or None."""
     cache: dict[str, str | None] = {}
+    others = event.extensions if extensions is None else extensions
 
     def lookup(name: str) -> str | None:
         if name not in cache:
-            cache[name] = _lookup(event, name)
+            cache[name] = _lookup(event, others, name)
         return cache[name]
 
     return lookup
 
 
-def _lookup(event: Event, name: str) -> str | None:
+def _lookup(event: Event, extensions: Mapping[str, str], name: str) -> str | None:
     if name in ("specversion", "type", "source", "subject", "id", "datacontenttype"):
         return getattr(event, name) or ""
     if name in ("dataschema", "schemaurl"):
@@ -159,7 +167,7 @@ def _lookup(event: Event, name: str) -> str | None:
         return ""
     if name == "time":
         return go_time_text(event.time)
-    return event.extensions.get(name)
+    return extensions.get(name)
 
 
 def go_time_text(raw: str | None) -> str:

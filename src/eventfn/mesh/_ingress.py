@@ -71,8 +71,8 @@ def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
 
 def arrival_form(
     event: Event, headers: Mapping[str, str], body: bytes, now: float
-) -> tuple[dict[str, str], bytes, Event]:
-    """Binary-mode headers and body as delivered, and the event as filters see it."""
+) -> tuple[dict[str, str], bytes, dict[str, str]]:
+    """Binary-mode headers and body as delivered, and the extensions as filters see them."""
     if any(name.startswith("ce-") for name in headers):
         wire = {k: v for k, v in headers.items() if k.startswith("ce-") or k == "content-type"}
     else:
@@ -83,7 +83,7 @@ def arrival_form(
     wire["ce-" + ARRIVAL_EXTENSION] = arrival.replace("+00:00", "Z")
     extensions = {k: v for k, v in event.extensions.items() if k != TTL_EXTENSION}
     extensions[ARRIVAL_EXTENSION] = wire["ce-" + ARRIVAL_EXTENSION]
-    return wire, body, event.with_changes(extensions=extensions)
+    return wire, body, extensions
 
 
 class IngressApp:

@@ -1,14 +1,23 @@
 """The broker's durable store: accepted events, their pending deliveries and the hop log, in SQLite.
 
-Durability: WAL journal with `synchronous=FULL`, so a transaction is on disk (fsync of the WAL)
-before `accept()` returns and the ingress answers 202; that survives a kill -9 and a power
-loss. An event row and the delivery rows of every Trigger it matched are written in ONE
-transaction, and a delivery is marked done in the same transaction that stores its reply (so a
-reply that cannot be stored leaves the delivery pending and it is retried). Deliveries being
-attempted are not marked in the database: after a crash every non-final delivery is simply
-pending again and is redelivered (at-least-once; duplicates are expected).
+Durability: WAL journal with `synchronous=NORMAL`. A committed transaction is in the WAL file
+before `accept()` returns and the ingress answers 202, so it survives the mesh process dying in
+any way (kill -9, a crash: what tests/mesh/test_queue_crash.py proves). The WAL is fsynced only
+at checkpoints, so an OS crash or a power loss may lose the last transactions (SQLite's database
+file stays consistent). That is the trade-off of a local development mesh (Knative's own
+InMemoryChannel keeps nothing at all): with `synchronous=FULL` every commit waits for an fsync
+(about 1 ms on an idle SSD, far more under load) behind the one connection's lock, which capped
+the broker at a few hundred events/s.
 
-One connection is shared by all threads behind a lock; SQLite serialises writers anyway.
+An event row and the delivery rows of every Trigger it matched are written in ONE transaction,
+and a delivery is marked done in the same transaction that stores its reply (so a reply that
+cannot be stored leaves the delivery pending and it is retried). Deliveries being attempted are
+not marked in the database: after a crash every non-final delivery is simply pending again and
+is redelivered (at-least-once; duplicates are expected).
+
+One connection is shared by all threads behind a lock; SQLite serialises writers anyway. Writes
+of threads that wait for that lock are committed together, each still returning only once its
+own work is committed, and WAL checkpoints run in a thread of their own (see `_commit`).
 """
 
 from __future__ import annotations
@@ -16,11 +25,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from eventfn.mesh._commit import RESTART_BYTES, Checkpointer, GroupCommit
+from eventfn.mesh._records import (
+    DEAD_LETTERED,
+    DELIVERED,
+    FAILED,
+    PENDING,
+    SUBSCRIBER,
+    Hop,
+    Job,
+    StoredEvent,
+)
 
 HOPS_WITHOUT_EVENT_LIMIT = 10_000
 
@@ -76,61 +96,6 @@ CREATE TABLE IF NOT EXISTS hops (
 CREATE INDEX IF NOT EXISTS hops_event ON hops(event_id);
 """
 
-PENDING, DELIVERED, DEAD_LETTERED, FAILED = "pending", "delivered", "dead-lettered", "failed"
-SUBSCRIBER, DEAD_LETTER = "subscriber", "dead-letter"
-
-
-@dataclass(frozen=True)
-class Hop:
-    """One delivery attempt outcome (or ingress record), for printing and the event log."""
-
-    time: float
-    event_id: str
-    event_type: str
-    event_source: str
-    subject: str | None
-    trace_id: str | None
-    trigger: str | None
-    destination: str
-    status: int | None
-    latency_ms: float
-    attempt: int
-    outcome: str
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An accepted event in binary mode, as it is delivered."""
-
-    id: str
-    type: str
-    source: str
-    subject: str | None
-    namespace: str
-    broker: str
-    headers: dict[str, str]
-    body: bytes
-    trace: dict[str, str]
-    ttl: int
-    received_at: float
-    parent_seq: int | None = None
-    seq: int = 0
-
-
-@dataclass(frozen=True)
-class Job:
-    """A pending delivery: the in-memory mirror of a `deliveries` row."""
-
-    id: int
-    event: StoredEvent
-    trigger: str
-    phase: str
-    attempt: int
-    next_at: float
-    error_dest: str | None = None
-    error_code: int | None = None
-    error_data: bytes | None = None
-
 
 class Queue:
     """SQLite-backed events, deliveries and hops."""
@@ -141,26 +106,19 @@ class Queue:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=5000")  # `eventfn events` may read concurrently
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
+        self._db.execute(f"PRAGMA journal_size_limit={RESTART_BYTES}")
         self._db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._commits = GroupCommit(self._db, self._lock)  # writes of concurrent threads
+        self._checkpoints = Checkpointer(path)
+        self._checkpoints.start()
 
     def accept(
         self, event: StoredEvent, triggers: Sequence[str], hops: Sequence[Hop]
     ) -> tuple[StoredEvent, list[Job]]:
         """Store an event and one pending delivery per matched Trigger, atomically."""
-        with self._transaction() as db:
-            return _insert_event(db, event, triggers, hops)
+        return self._commits.run(lambda db: _insert_event(db, event, triggers, hops))
 
     def finish(
         self,
@@ -173,7 +131,8 @@ class Queue:
         now: float,
     ) -> tuple[StoredEvent, list[Job]] | None:
         """Mark a delivery final, storing its reply (and the reply's deliveries) atomically."""
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> tuple[StoredEvent, list[Job]] | None:
             db.execute(
                 "UPDATE deliveries SET state = ?, last_status = ?, attempt = ?, updated_at = ? "
                 "WHERE id = ?",
@@ -181,15 +140,16 @@ class Queue:
             )
             stored = None
             if reply is not None:
-                stored = _insert_event(
-                    db, replace(reply[0], parent_seq=job.event.seq), reply[1], ()
-                )
+                stored = _insert_event(db, reply[0], reply[1], (), parent_seq=job.event.seq)
             _insert_hops(db, hops)
             return stored
 
+        return self._commits.run(work)
+
     def reschedule(self, job: Job, status: int | None, hops: Sequence[Hop], now: float) -> None:
         """Persist the next attempt of a delivery (`job` carries the new attempt and time)."""
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE deliveries SET phase = ?, attempt = ?, next_attempt_at = ?, "
                 "last_status = ?, error_dest = ?, error_code = ?, error_data = ?, updated_at = ? "
@@ -208,10 +168,11 @@ class Queue:
             )
             _insert_hops(db, hops)
 
+        self._commits.run(work)
+
     def record(self, hops: Sequence[Hop]) -> None:
         """Store hops that change no delivery."""
-        with self._transaction() as db:
-            _insert_hops(db, hops)
+        self._commits.run(lambda db: _insert_hops(db, hops))
 
     def pending(self) -> list[Job]:
         """Every non-final delivery, oldest first (what a restarted broker redelivers)."""
@@ -273,14 +234,26 @@ class Queue:
         return [Hop(*row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (which checkpoints what is left)."""
+        self._checkpoints.stop()
         with self._lock:
             self._db.close()
 
 
 def _insert_event(
-    db: sqlite3.Connection, event: StoredEvent, triggers: Sequence[str], hops: Sequence[Hop]
+    db: sqlite3.Connection,
+    event: StoredEvent,
+    triggers: Sequence[str],
+    hops: Sequence[Hop],
+    *,
+    parent_seq: int | None = None,
 ) -> tuple[StoredEvent, list[Job]]:
+    """Insert the event (as a reply of `parent_seq`) with one delivery per Trigger.
+
+    The event is returned with its `seq` (and parent) when it has deliveries, as their jobs
+    carry it; an event nothing subscribes to is returned as given (copying it costs time)."""
+    if parent_seq is None:
+        parent_seq = event.parent_seq
     cursor = db.execute(
         "INSERT INTO events (id, type, source, subject, namespace, broker, headers, body, trace, "
         "ttl, parent_seq, received_at, matched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -295,12 +268,15 @@ def _insert_event(
             event.body,
             json.dumps(event.trace),
             event.ttl,
-            event.parent_seq,
+            parent_seq,
             event.received_at,
             len(triggers),
         ),
     )
-    stored = replace(event, seq=int(cursor.lastrowid or 0))
+    _insert_hops(db, hops)
+    if not triggers:
+        return event, []
+    stored = replace(event, seq=int(cursor.lastrowid or 0), parent_seq=parent_seq)
     jobs = []
     for trigger in triggers:
         cursor = db.execute(
@@ -311,7 +287,6 @@ def _insert_event(
         jobs.append(
             Job(int(cursor.lastrowid or 0), stored, trigger, SUBSCRIBER, 0, event.received_at)
         )
-    _insert_hops(db, hops)
     return stored, jobs
 
 

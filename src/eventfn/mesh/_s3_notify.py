@@ -133,16 +133,27 @@ class NotificationRelay:
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop polling; a message in the queue wakes the long poll at once."""
+        """Stop polling within `timeout` s: a message put in the queue wakes the long poll.
+
+        The message is sent from a helper thread, so a server that does not answer cannot hold
+        the caller; a poller still busy after `timeout` (a webhook call in flight) is left
+        behind as a daemon thread and logged.
+        """
         self._stopping.set()
         if self._thread is None:
             return
+        waker = threading.Thread(target=self._wake, name="s3-notifications-wake", daemon=True)
+        waker.start()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            _log.warning("the bucket-notification relay was still busy after %.1f s", timeout)
+        self._http.clear()
+
+    def _wake(self) -> None:
         try:
             self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(_STOP))
         except Exception:  # the server may be gone already; the poll then fails and ends
             _log.debug("could not wake the notification poller")
-        self._thread.join(timeout)
-        self._http.clear()
 
     @property
     def deliveries(self) -> list[WebhookDelivery]:
@@ -181,6 +192,8 @@ class NotificationRelay:
                 self._stopping.wait(1.0)
                 continue
             for message in response.get("Messages", []):
+                if self._stopping.is_set():
+                    return  # unhandled messages become visible again (moto keeps them in memory)
                 try:
                     self._handle(message)
                 except Exception:  # one bad message must not end the relay

@@ -9,19 +9,23 @@ measured and reported.
 Idle time counts from the last `resolve`, which the broker calls before every delivery attempt.
 A request still running when the idle period ends gets gunicorn's graceful shutdown (SIGTERM,
 then `EVENTFN_GRACEFUL_TIMEOUT_SECONDS`), which is what a Knative scale-down does as well.
+
+Stopping is bounded: `stop(timeout)` SIGTERMs every live process (starting ones included) and
+SIGKILLs the groups left after `timeout`; `kill_all()` SIGKILLs them at once, the last resort
+when a stop hangs. Once the stop flag is set (by either, or through the `stopping` Event an
+owner shares) nothing is spawned and a cold start in progress is given up. The process groups
+themselves are handled in `_processes`.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +33,7 @@ import urllib3
 
 from eventfn._logging import get_logger
 from eventfn.mesh._dev_pidfiles import PidFiles
+from eventfn.mesh._processes import ProcessGroups, terminate
 
 READINESS_PATH = "/health/readiness"
 LOOPBACK = "127.0.0.1"
@@ -38,6 +43,8 @@ DEFAULT_STOP_TIMEOUT = 30.0
 _POLL_FIRST = 0.01
 _POLL_MAX = 0.1
 _LAUNCH_ATTEMPTS = 2
+_FAILED_START_GRACE = 5.0
+_REAPER_JOIN = 1.0
 
 _log = get_logger("mesh.supervisor")
 
@@ -117,6 +124,7 @@ class Supervisor:
         on_cold_start: Callable[[ColdStart], None] | None = None,
         on_stop: Callable[[str, str], None] | None = None,
         pidfiles: PidFiles | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self._slots = {name: _Slot(spec) for name, spec in launches.items()}
         self.log_dir = log_dir
@@ -129,7 +137,8 @@ class Supervisor:
         self._on_stop = on_stop
         self._pidfiles = pidfiles
         self._cold_starts: list[ColdStart] = []
-        self._stopping = threading.Event()
+        self._stopping = stopping or threading.Event()  # shared with the owner, if it gives one
+        self._groups = ProcessGroups(self._stopping)
         self._reaper: threading.Thread | None = None
         self._http = urllib3.PoolManager(maxsize=4, retries=False)
 
@@ -157,39 +166,49 @@ class Supervisor:
         for thread in threads:
             thread.join()
         if errors:
-            self.stop()
+            if not self._stopping.is_set():  # an interrupted start is stopped by its owner
+                self.stop()
             raise errors[0]
         if reap:
             self._reaper = threading.Thread(target=self._reap_loop, name="reaper", daemon=True)
             self._reaper.start()
 
-    def stop(self) -> None:
-        """SIGTERM every process at once, wait for graceful exits, kill what remains."""
-        self._stopping.set()
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM every process at once, SIGKILL what is left after `timeout` s (default
+        `stop_timeout`); idempotent."""
+        budget = self.stop_timeout if timeout is None else timeout
+        processes = self._groups.terminate_all()
+        deadline = time.monotonic() + budget
+        reap = self._groups.reap
+        killed = [p.pid for p in processes if not reap(p, deadline - time.monotonic())]
+        if killed:
+            _log.warning("function processes %s ignored SIGTERM for %.1f s: killed", killed, budget)
+        for slot in self._slots.values():
+            ended = slot.process
+            if ended is not None and ended.poll() is None:
+                continue  # survived SIGKILL: its pid file stays for the next run to clean up
+            self._forget(slot.spec.service)
+            if ended is not None:
+                slot.process = None
+                reason = "killed" if ended.pid in killed else "shutdown"
+                self._notify_stop(slot.spec.service, reason)
         if self._reaper is not None:
-            self._reaper.join(timeout=self.stop_timeout)
-        running = [slot for slot in self._slots.values() if slot.process is not None]
-        for slot in running:
-            _terminate(slot.process)
-        deadline = time.monotonic() + self.stop_timeout
-        for slot in running:
-            self._retire(slot, max(0.1, deadline - time.monotonic()), "shutdown")
+            self._reaper.join(_REAPER_JOIN)
         self._http.clear()
 
     def kill_all(self) -> None:
-        """Last resort when a graceful stop hangs: SIGKILL every function's process group."""
-        self._stopping.set()
-        for slot in list(self._slots.values()):
-            process = slot.process
-            if process is None:
-                continue
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-            slot.process = None
-            self._forget(slot.spec.service)
-            self._notify_stop(slot.spec.service, "shutdown")
+        """Last resort when a graceful stop hangs: SIGKILL every function's process group
+        (starting ones too), reap them within a few seconds and forget their pid files.
+
+        Safe from any thread while another is stuck in `stop`; it calls no callbacks (the
+        thread that hangs may hold the printer).
+        """
+        left = self._groups.kill_all()
+        if left:  # their pid files stay: the next run on this state directory ends them
+            _log.error("function processes %s survived SIGKILL", left)
+            return
+        for service in self._slots:
+            self._forget(service)
 
     # -- the broker's Resolver ---------------------------------------------------------------
 
@@ -202,6 +221,8 @@ class Supervisor:
         if self._stopping.is_set():
             raise ServiceUnavailable("the mesh is stopping")
         with slot.lock:
+            if self._stopping.is_set():  # it may have been set while this thread waited
+                raise ServiceUnavailable("the mesh is stopping")
             if not slot.alive():
                 reason = "request" if slot.process is None else "restart"
                 self._reap_exited(slot)
@@ -220,7 +241,7 @@ class Supervisor:
             try:
                 idle = self._clock() - slot.last_used
                 if slot.process is not None and idle >= self.idle_seconds:
-                    _terminate(slot.process)
+                    terminate(slot.process)
                     self._retire(slot, self.stop_timeout, "idle")
                     stopped.append(name)
             finally:
@@ -234,7 +255,7 @@ class Supervisor:
             if slot.spec.min_scale < 1 or slot.alive() or self._stopping.is_set():
                 continue
             with slot.lock:
-                if slot.alive():
+                if slot.alive() or self._stopping.is_set():
                     continue
                 self._reap_exited(slot)
                 try:
@@ -278,7 +299,7 @@ class Supervisor:
             port = free_port()
             process = self._spawn(slot.spec, port)
             outcome = self._wait_ready(process, port)
-            if outcome == "ready":
+            if outcome == "ready" and not self._stopping.is_set():
                 seconds = time.monotonic() - started
                 slot.process, slot.port = process, port
                 slot.last_used = self._clock()
@@ -287,8 +308,10 @@ class Supervisor:
                 if self._on_cold_start is not None:
                     self._on_cold_start(cold)
                 return
-            _terminate(process)
-            _wait_or_kill(process, 5.0)
+            terminate(process)
+            if self._stopping.is_set():  # stop() waits for it (and kills it) within its budget
+                raise ServiceUnavailable(f"the mesh is stopping: {slot.spec.service} not started")
+            self._groups.reap(process, _FAILED_START_GRACE)
             self._forget(slot.spec.service)
             if outcome != "exited" or attempt == _LAUNCH_ATTEMPTS:
                 break
@@ -299,15 +322,10 @@ class Supervisor:
 
     def _spawn(self, spec: LaunchSpec, port: int) -> subprocess.Popen[bytes]:
         env = {**os.environ, **spec.env, "PORT": str(port)}
-        with self.log_path(spec.service).open("ab") as log:
-            process = subprocess.Popen(
-                self._command(spec.function, f"{LOOPBACK}:{port}"),
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C in the terminal reaches the mesh, not functions
-            )
+        command = self._command(spec.function, f"{LOOPBACK}:{port}")
+        process = self._groups.spawn(command, env, self.log_path(spec.service))
+        if process is None:
+            raise ServiceUnavailable("the mesh is stopping")
         if self._pidfiles is not None:
             self._pidfiles.record(spec.service, process.pid, port)
         return process
@@ -337,7 +355,7 @@ class Supervisor:
         process = slot.process
         if process is None:
             return
-        _wait_or_kill(process, timeout)
+        self._groups.reap(process, timeout)
         slot.process = None
         self._forget(slot.spec.service)
         self._notify_stop(slot.spec.service, reason)
@@ -346,8 +364,7 @@ class Supervisor:
         if slot.process is not None:
             code = slot.process.poll()
             _log.warning("function %s exited with status %s", slot.spec.service, code)
-            with suppress(ProcessLookupError, PermissionError):  # workers of a killed master
-                os.killpg(slot.process.pid, signal.SIGTERM)
+            self._groups.ended(slot.process)  # its workers, if the master was killed
             slot.process = None
             self._forget(slot.spec.service)
             self._notify_stop(slot.spec.service, f"exited ({code})")
@@ -359,17 +376,3 @@ class Supervisor:
     def _notify_stop(self, service: str, reason: str) -> None:
         if self._on_stop is not None:
             self._on_stop(service, reason)
-
-
-def _terminate(process: subprocess.Popen[bytes] | None) -> None:
-    if process is not None and process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-
-
-def _wait_or_kill(process: subprocess.Popen[bytes], timeout: float) -> None:
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # the master and its workers
-        process.wait()
