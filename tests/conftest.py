@@ -3,6 +3,10 @@
 PostgreSQL comes from EVENTFN_TEST_DATABASE_URL when set, else from a throwaway cluster started
 with the local `initdb`/`pg_ctl`; without either the PostgreSQL tests are skipped. Each session
 works in a database of its own, dropped at the end, so parallel runs never see each other.
+
+Test helper modules (`dev_testing`, `mesh_testing`, `ops_testing`, `wf_testing`...) are imported
+by name: pytest runs with --import-mode=importlib, which puts no test directory on sys.path, so
+this puts the directories that hold them there.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -29,6 +34,11 @@ from eventfn._tables import metadata
 TEST_DATABASE_URL_ENV = "EVENTFN_TEST_DATABASE_URL"
 _PG_TIMEOUT_S = 120
 _INITDB = ("--auth=trust", "--encoding=UTF8", "--no-sync")
+_HELPER_DIRS = ("harness", "mesh", "pipelines", "workflow")
+
+for _helpers in (str(Path(__file__).parent / name) for name in _HELPER_DIRS):
+    if _helpers not in sys.path:
+        sys.path.insert(0, _helpers)
 
 
 def _free_port() -> int:

@@ -3,12 +3,10 @@ loopback broker stand-in. PostgreSQL runs in tests/pipelines/test_ops_postgres.p
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,18 +20,11 @@ FAILED = "eventfn.backup.job.failed.v1"
 KEY = "backup-logs/2026-11-28-report.csv"
 
 
-def _ops_testing() -> ModuleType:
-    if "ops_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "ops_testing.py"
-        spec = importlib.util.spec_from_file_location("ops_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ops_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ops_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import ops_testing as ops  # noqa: E402
+from demo_testing import demo_module  # noqa: E402
 
-
-ops = _ops_testing()
 load_function("backup-auditor", ROOT / "functions")
 from eventfn_functions.backup_auditor._audit import normalise_status  # noqa: E402
 from eventfn_functions.backup_auditor._columns import Columns, MissingColumn  # noqa: E402
@@ -146,12 +137,7 @@ def test_the_audit_and_one_event_per_failed_job_are_emitted(auditor: Any) -> Non
 
 
 def test_the_demo_report_has_two_failed_jobs(auditor: Any) -> None:
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        from builders_ops import backup_job_report
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
-    demo = backup_job_report()
+    demo = demo_module("builders_ops").backup_job_report()
     h = auditor
     assert h.deliver(h.upload(demo.key, demo.content)).status_code == 204
     [audited] = h.sink.events(AUDITED)

@@ -7,12 +7,10 @@ plus knativeerrordest / knativeerrorcode / knativeerrordata (base64) and a trace
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -22,18 +20,9 @@ from eventfn._deadletters import dead_letter_id, decode_error_data
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _dlq_testing() -> ModuleType:
-    if "dlq_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "dlq_testing.py"
-        spec = importlib.util.spec_from_file_location("dlq_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["dlq_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["dlq_testing"]
-
-
-dt = _dlq_testing()
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import dlq_testing as dt  # noqa: E402
 
 
 @pytest.fixture

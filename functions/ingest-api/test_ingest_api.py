@@ -5,7 +5,6 @@ Uploads: test_ingest_api_uploads.py."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import sys
@@ -13,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import fastavro
@@ -22,18 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "domain_testing.py"
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import domain_testing as dt  # noqa: E402
 
-
-dt = _domain_testing()
 KEY = dt.SigningKey.ec("ec-1")
 ORDER, USER = dt.ORDER, dt.USER_UPDATED
 SCOPES = f"events:write:{ORDER} events:write:{USER} events:write:eventfn.nothing.here.v1"

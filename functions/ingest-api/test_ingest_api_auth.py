@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.util
 import json
 import secrets
 import sys
@@ -15,7 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jwt
@@ -27,18 +25,11 @@ from eventfn import ConfigurationError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "domain_testing.py"
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import domain_testing as dt  # noqa: E402
+from loopback_testing import free_port  # noqa: E402
 
-
-dt = _domain_testing()
 ORDER = dt.ORDER
 SCOPE = f"events:write:{ORDER}"
 RSA = dt.SigningKey.rsa("rsa-1")
@@ -359,7 +350,7 @@ def test_a_rotated_key_is_found_by_one_early_reload_and_unknown_kids_cannot_forc
 
 
 def test_an_unreachable_jwks_url_answers_503_not_401(serve_api: Callable[..., Api]) -> None:
-    api = serve_api(INGEST_JWKS_URL=f"http://127.0.0.1:{dt.free_port()}/jwks.json")
+    api = serve_api(INGEST_JWKS_URL=f"http://127.0.0.1:{free_port()}/jwks.json")
     response = api.post(dt.bearer(RSA.sign(dt.claims(SCOPE))))
     assert response.status_code == 503
     assert dt.problem(response)["type"] == "urn:eventfn:problem:dependency-unavailable"

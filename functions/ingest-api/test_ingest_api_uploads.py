@@ -3,13 +3,11 @@ under `<prefix>/<safe name>`, and every way an upload is refused."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -18,18 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "eventfn-data"
 
 
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "domain_testing.py"
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import domain_testing as dt  # noqa: E402
+from loopback_testing import moto_server, s3_client  # noqa: E402
 
-
-dt = _domain_testing()
 KEY = dt.SigningKey.ec("ec-up")
 
 
@@ -44,23 +35,10 @@ class Api:
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto's S3 server on loopback; ingest-api's settings point at it."""
-    import boto3
-    import urllib3
-    from moto.server import ThreadedMotoServer
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    port = dt.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    urllib3.request("POST", endpoint + "/moto-api/reset", timeout=10.0)
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    client.create_bucket(Bucket=BUCKET)
-    try:
+    with moto_server(monkeypatch) as endpoint:
+        client = s3_client(endpoint)
+        client.create_bucket(Bucket=BUCKET)
         yield client, endpoint
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@ On PostgreSQL, racing deliveries included: tests/pipelines/test_domain_postgres.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -17,18 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "domain_testing.py"
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
-
-
-dt = _domain_testing()
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import domain_testing as dt  # noqa: E402
 
 
 @pytest.fixture

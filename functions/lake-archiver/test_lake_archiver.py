@@ -7,14 +7,12 @@ tests/pipelines/test_users_lake_postgres.py.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -35,18 +33,10 @@ STORAGE = "eventfn.storage.object.created.v1"
 PREFIX = "events/type=eventfn.echo.requested.v1/year=2026/month=11/day=28/hour=10/"
 
 
-def _testing() -> ModuleType:
-    if "users_lake_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "users_lake_testing.py"
-        spec = importlib.util.spec_from_file_location("users_lake_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["users_lake_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["users_lake_testing"]
-
-
-t = _testing()
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import users_lake_testing as t  # noqa: E402
+from loopback_testing import free_port  # noqa: E402
 
 
 def echo(n: int, time: str = "2026-11-28T10:15:00Z", **extra: Any) -> Event:
@@ -189,7 +179,7 @@ def test_a_failed_upload_leaves_the_events_staged_until_a_later_flush(
         env["LAKE_BUCKET"] = "lake-not-yet"
         overrides: dict[str, Any] = {}
     else:
-        overrides = {"s3_endpoint_url": f"http://127.0.0.1:{t.free_port()}"}
+        overrides = {"s3_endpoint_url": f"http://127.0.0.1:{free_port()}"}
     with t.lake(tmp_path, monkeypatch, env=env, **overrides) as lake:
         assert t.deliver(lake.client, echo(1)).status_code == 204  # staged: not an error
         assert t.deliver(lake.client, echo(2)).status_code == 204

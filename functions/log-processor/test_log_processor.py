@@ -3,11 +3,9 @@ loopback broker stand-in. PostgreSQL runs in tests/pipelines/test_ops_postgres.p
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,18 +18,10 @@ KEY = "logs/web-2026-11-28.log"
 ORDER = ("minute", "dimension", "value")
 
 
-def _ops_testing() -> ModuleType:
-    if "ops_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "ops_testing.py"
-        spec = importlib.util.spec_from_file_location("ops_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ops_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ops_testing"]
-
-
-ops = _ops_testing()
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import ops_testing as ops  # noqa: E402
+from demo_testing import demo_module  # noqa: E402
 
 ACCESS = "\n".join(
     [
@@ -142,12 +132,7 @@ def test_json_lines_have_levels_and_latency_percentiles(processor: Any) -> None:
 
 
 def test_the_demo_access_log(processor: Any) -> None:
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        from builders_ops import nginx_access_log
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
-    demo = nginx_access_log()
+    demo = demo_module("builders_ops").nginx_access_log()
     h = processor
     assert h.deliver(h.upload(demo.key, demo.content)).status_code == 204
     [parsed] = h.sink.events()

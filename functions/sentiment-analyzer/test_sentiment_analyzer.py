@@ -4,12 +4,10 @@ on the demo documents."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,18 +17,11 @@ from eventfn._loader import load_function
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _documents_testing() -> ModuleType:
-    if "documents_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "documents_testing.py"
-        spec = importlib.util.spec_from_file_location("documents_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["documents_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["documents_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import documents_testing as dt  # noqa: E402
+from loopback_testing import free_port  # noqa: E402
 
-
-dt = _documents_testing()
 bd = dt.builders()
 load_function("sentiment-analyzer", ROOT / "functions")
 from eventfn_functions.sentiment_analyzer.scoring import (  # noqa: E402
@@ -114,7 +105,7 @@ def test_a_missing_text_object_is_a_permanent_error(analyzer_fn: Any) -> None:
 
 
 def test_storage_down_is_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    endpoint = f"http://127.0.0.1:{dt.free_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     with dt.harness("sentiment-analyzer", tmp_path, monkeypatch, endpoint=endpoint) as h:
         response = h.deliver(extracted_event("documents/x.txt", "text/documents/x.txt.txt", 3))
         assert response.status_code == 503 and h.sentiments() == []

@@ -3,13 +3,11 @@ loopback broker stand-in. Every fixture document is generated here, deterministi
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,18 +17,11 @@ from eventfn._loader import load_function
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _documents_testing() -> ModuleType:
-    if "documents_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "documents_testing.py"
-        spec = importlib.util.spec_from_file_location("documents_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["documents_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["documents_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import documents_testing as dt  # noqa: E402
+from loopback_testing import free_port  # noqa: E402
 
-
-dt = _documents_testing()
 bd = dt.builders()
 load_function("text-extractor", ROOT / "functions")
 from eventfn_functions.text_extractor.language import guess_language  # noqa: E402
@@ -338,7 +329,7 @@ def test_a_deleted_object_is_a_permanent_error(extractor: Any) -> None:
 
 
 def test_storage_down_is_retryable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    endpoint = f"http://127.0.0.1:{dt.free_port()}"  # nothing listens there
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     with dt.harness("text-extractor", tmp_path, monkeypatch, endpoint=endpoint) as h:
         response = h.deliver(dt.created_event("documents/a.txt", "0" * 32, 5))
     assert response.status_code == 503

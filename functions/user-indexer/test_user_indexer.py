@@ -7,12 +7,10 @@ tests/pipelines/test_users_lake_postgres.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,18 +18,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _testing() -> ModuleType:
-    if "users_lake_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "users_lake_testing.py"
-        spec = importlib.util.spec_from_file_location("users_lake_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["users_lake_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["users_lake_testing"]
+# the test helpers, importable by name as tests/conftest.py makes them under tests/
+sys.path[:0] = [str(ROOT / "tests" / "harness"), str(ROOT / "tests" / "pipelines")]
+import users_lake_testing as t  # noqa: E402
 
-
-t = _testing()
 CREATED, UPDATED = t.CREATED, t.UPDATED
 
 

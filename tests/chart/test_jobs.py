@@ -134,6 +134,7 @@ def test_cluster_backup_cronjob_and_its_read_only_role() -> None:
         ("serving.knative.dev", "services"): {"get", "list"},
         ("eventing.knative.dev", "brokers"): {"get", "list"},
         ("eventing.knative.dev", "triggers"): {"get", "list"},
+        ("sources.knative.dev", "pingsources"): {"get", "list"},
         ("batch", "cronjobs"): {"get", "list"},
         ("", "configmaps"): {"get", "list"},
         ("", "secrets"): {"list"},

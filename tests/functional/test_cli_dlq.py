@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import argparse
 import base64
-import importlib.util
 import io
 import json
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import dlq_testing as dt
 import pytest
 
 from eventfn import ConfigurationError
@@ -25,20 +23,6 @@ from eventfn._cli_dlq import register
 from eventfn._codec import decode_http
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _dlq_testing() -> ModuleType:
-    if "dlq_testing" not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "dlq_testing.py"
-        spec = importlib.util.spec_from_file_location("dlq_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["dlq_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["dlq_testing"]
-
-
-dt = _dlq_testing()
 
 
 class Cli:

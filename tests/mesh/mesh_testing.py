@@ -1,7 +1,6 @@
 """Helpers shared by the broker tests: a scriptable loopback subscriber and a clock driver.
 
-Imported by the test modules with `load_helpers()`-style code (pytest runs with
-`--import-mode=importlib`, so test modules cannot import each other by name).
+Imported by name (tests/conftest.py puts this directory on sys.path).
 """
 
 from __future__ import annotations

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import mesh_testing as mt
 import pytest
 from werkzeug.test import Client
 
@@ -18,19 +17,6 @@ from eventfn.mesh._broker import Broker, Hop
 from eventfn.mesh._ingress import IngressApp
 from eventfn.mesh._topology import load_topology
 
-
-def _helpers() -> Any:
-    path = Path(__file__).with_name("mesh_testing.py")
-    spec = importlib.util.spec_from_file_location("mesh_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("mesh_testing") or importlib.util.module_from_spec(spec)
-    if "mesh_testing" not in sys.modules:
-        sys.modules["mesh_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-mt = _helpers()
 TOPOLOGY = load_topology(mt.DATA / "broker")
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 PROBLEM = "application/problem+json"

@@ -8,15 +8,14 @@ clock time at which each attempt reached the subscriber) and no test sleeps.
 from __future__ import annotations
 
 import base64
-import importlib.util
 import itertools
 import json
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mesh_testing as mt
 import pytest
 
 from eventfn._codec import encode_binary, encode_structured
@@ -24,19 +23,6 @@ from eventfn._event import Event
 from eventfn.mesh._broker import Broker, Hop, ManualClock
 from eventfn.mesh._topology import load_topology
 
-
-def _helpers() -> Any:
-    path = Path(__file__).with_name("mesh_testing.py")
-    spec = importlib.util.spec_from_file_location("mesh_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("mesh_testing") or importlib.util.module_from_spec(spec)
-    if "mesh_testing" not in sys.modules:
-        sys.modules["mesh_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-mt = _helpers()
 SERVICES = ("subscriber", "responder", "dead-letter", "pinger", "ponger")
 
 

@@ -10,7 +10,6 @@ The trace contract checked here: storage-source starts one W3C trace per webhook
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,28 +17,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from dev_testing import EVENTFN, ROOT, WAIT, DevProcess, run_eventfn, running_dev
 
 from eventfn._tracing import parse_traceparent
 from eventfn.mesh._dev_shutdown import SHUTDOWN_SECONDS
 
-
-def _helpers() -> Any:
-    path = Path(__file__).with_name("dev_testing.py")
-    spec = importlib.util.spec_from_file_location("dev_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("dev_testing") or importlib.util.module_from_spec(spec)
-    if "dev_testing" not in sys.modules:
-        sys.modules["dev_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-dt = _helpers()
-ROOT, DATA, EVENTFN, WAIT = dt.ROOT, dt.DATA, dt.EVENTFN, dt.WAIT
-DevProcess, run = dt.DevProcess, dt.run
+DATA = Path(__file__).resolve().parent / "data"
 CREATED = "eventfn.storage.object.created.v1"
 KEY = "incoming/Quarterly report été #1.txt"
 
@@ -47,8 +32,8 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Any]:
-    with dt.running_dev(tmp_path, DATA / "manifests") as handle:
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    with running_dev(tmp_path, DATA / "manifests", functions_dirs=[DATA / "functions"]) as handle:
         yield handle
 
 
@@ -64,7 +49,7 @@ def test_upload_reaches_the_subscriber_on_one_trace(dev: DevProcess, tmp_path: P
     assert (dev.state_dir / "dev.json").is_file()
     document = tmp_path / "Quarterly report été #1.txt"
     document.write_text("revenue up\n", encoding="utf-8")
-    upload = run(
+    upload = run_eventfn(
         "upload", str(document), "--prefix", "incoming/", "--state-dir", str(dev.state_dir)
     )
     assert upload.returncode == 0, upload.stderr
@@ -96,8 +81,8 @@ def test_ignored_and_unsubscribed_uploads(dev: DevProcess, tmp_path: Path) -> No
     scratch.write_text("x", encoding="utf-8")
     other.write_text("y", encoding="utf-8")
     state = ["--state-dir", str(dev.state_dir)]
-    assert run("upload", str(scratch), "--prefix", "tmp/", *state).returncode == 0
-    assert run("upload", str(other), "--prefix", "other/", *state).returncode == 0
+    assert run_eventfn("upload", str(scratch), "--prefix", "tmp/", *state).returncode == 0
+    assert run_eventfn("upload", str(other), "--prefix", "other/", *state).returncode == 0
 
     ignored = dev.wait_for("webhook", key="tmp/scratch.txt", outcome="delivered")
     assert (ignored["emitted"], ignored["ignored"]) == (0, 1)
@@ -107,7 +92,7 @@ def test_ignored_and_unsubscribed_uploads(dev: DevProcess, tmp_path: Path) -> No
     no_match = dev.wait_for("hop", subject="other/notes.txt", outcome="no-match")
     assert no_match["trace_id"] == kept["trace_id"]
 
-    events = run("events", "--type", "eventfn.storage", "--json", *state)
+    events = run_eventfn("events", "--type", "eventfn.storage", "--json", *state)
     assert events.returncode == 0, events.stderr
     [logged] = [json.loads(line) for line in events.stdout.splitlines()]
     assert (logged["subject"], logged["status"]) == ("other/notes.txt", "no-match")
@@ -117,7 +102,7 @@ def test_ignored_and_unsubscribed_uploads(dev: DevProcess, tmp_path: Path) -> No
     summary = dev.wait_for("summary", timeout=1)
     assert summary["broker"]["accepted"] == 1 and summary["broker"]["no_match"] == 1
     assert not (dev.state_dir / "dev.json").exists()
-    assert run("upload", str(other), *state).returncode == 1  # no mesh runs there any more
+    assert run_eventfn("upload", str(other), *state).returncode == 1  # no mesh runs there any more
 
 
 def test_stop_ends_every_function_process(dev: DevProcess) -> None:

@@ -9,7 +9,6 @@ the watchdog, which dumps every thread's stack and ends the process (the last te
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import select
@@ -22,27 +21,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import urllib3
+from dev_testing import WAIT, DevProcess, run_eventfn, running_dev
 
 from eventfn.mesh._dev_shutdown import FORCED_EXIT, SHUTDOWN_SECONDS, StopBudget
 
-
-def _helpers() -> Any:
-    path = Path(__file__).with_name("dev_testing.py")
-    spec = importlib.util.spec_from_file_location("dev_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("dev_testing") or importlib.util.module_from_spec(spec)
-    if "dev_testing" not in sys.modules:
-        sys.modules["dev_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-dt = _helpers()
-WAIT, DevProcess, run = dt.WAIT, dt.DevProcess, dt.run
+DATA = Path(__file__).resolve().parent / "data"
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -120,20 +106,19 @@ def sigterm_while_starting(
 def test_sigterm_during_start_up_exits_within_the_bound(tmp_path: Path) -> None:
     with (
         hanging_function(tmp_path, min_scale=1) as (manifests, server),
-        dt.running_dev(tmp_path, manifests) as dev,
+        running_dev(tmp_path, manifests, functions_dirs=[DATA / "functions"]) as dev,
     ):
         code, seconds = sigterm_while_starting(dev, server)
     assert code == 128 + signal.SIGTERM  # interrupted before it was ready
     assert seconds < SHUTDOWN_SECONDS, seconds
-    while (record := dev.lines.get(timeout=10)) is not None:
-        dev.records.append(record)
+    dev.read_to_end()
     assert not any(record["kind"] == "ready" for record in dev.records)
 
 
 def test_a_second_sigterm_kills_at_once(tmp_path: Path) -> None:
     with (
         hanging_function(tmp_path, min_scale=1) as (manifests, server),
-        dt.running_dev(tmp_path, manifests) as dev,
+        running_dev(tmp_path, manifests, functions_dirs=[DATA / "functions"]) as dev,
     ):
         stopping = "stopping: interrupted during start-up"
         code, seconds = sigterm_while_starting(dev, server, again_after=stopping)
@@ -144,7 +129,7 @@ def test_a_second_sigterm_kills_at_once(tmp_path: Path) -> None:
 def test_sigterm_during_a_cold_start_exits_within_the_bound(tmp_path: Path) -> None:
     with (
         hanging_function(tmp_path, min_scale=0) as (manifests, server),
-        dt.running_dev(tmp_path, manifests) as dev,
+        running_dev(tmp_path, manifests, functions_dirs=[DATA / "functions"]) as dev,
     ):
         ready = dev.wait_for("ready")
         headers = {
@@ -159,7 +144,7 @@ def test_sigterm_during_a_cold_start_exits_within_the_bound(tmp_path: Path) -> N
         assert answer.status == 202
         code, seconds = sigterm_while_starting(dev, server)  # the broker is cold-starting `hang`
     assert code == 0 and seconds < SHUTDOWN_SECONDS, (code, seconds)
-    events = run("events", "--json", "--state-dir", str(dev.state_dir))
+    events = run_eventfn("events", "--json", "--state-dir", str(dev.state_dir))
     [logged] = [json.loads(line) for line in events.stdout.splitlines()]
     assert (logged["id"], logged["status"]) == ("hang-1", "pending")  # delivered after a restart
 

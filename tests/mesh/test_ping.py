@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import logging
-import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -14,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mesh_testing as mt
 import pytest
 import yaml
 
@@ -21,20 +20,6 @@ from eventfn._errors import ConfigurationError, DependencyUnavailable
 from eventfn.mesh._broker import Broker
 from eventfn.mesh._ping import PING_TYPE, PingSourceSpec, PingTicker, parse_ping_source
 from eventfn.mesh._topology import load_topology
-
-
-def _helpers() -> Any:
-    path = Path(__file__).with_name("mesh_testing.py")
-    spec = importlib.util.spec_from_file_location("mesh_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("mesh_testing") or importlib.util.module_from_spec(spec)
-    if "mesh_testing" not in sys.modules:
-        sys.modules["mesh_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-mt = _helpers()
 
 FULL = """
 apiVersion: sources.knative.dev/v1

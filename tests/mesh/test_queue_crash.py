@@ -8,7 +8,6 @@ were never acknowledged are published again. Duplicates are allowed and reported
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import os
 import selectors
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import mesh_testing as mt
 import pytest
 import urllib3
 
@@ -28,20 +28,6 @@ HERE = Path(__file__).parent
 EVENTS = 1000
 KILL_AFTER = 300
 BOUND = 30.0
-
-
-def _helpers() -> Any:
-    path = HERE / "mesh_testing.py"
-    spec = importlib.util.spec_from_file_location("mesh_testing", path)
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get("mesh_testing") or importlib.util.module_from_spec(spec)
-    if "mesh_testing" not in sys.modules:
-        sys.modules["mesh_testing"] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-mt = _helpers()
 
 
 class BrokerProcess:

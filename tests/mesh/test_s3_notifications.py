@@ -7,16 +7,15 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+from loopback_testing import Sink, sink_server
 from werkzeug.serving import make_server
 
-from eventfn import Event, Settings, create_app
-from eventfn._codec import decode_http
+from eventfn import Settings, create_app
 from eventfn._tracing import Tracer, parse_traceparent
 from eventfn.mesh._s3 import EmbeddedS3, topology_buckets
 from eventfn.mesh._s3_notify import NotificationRelay, WebhookDelivery
@@ -26,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "dev-token-for-tests"
 BUCKET = "eventfn-data"
 KEY = "documents/Rapport annuel 2026 日本 été+hiver & co %.txt"
-
-
-@dataclass
-class Sink:
-    """The broker stand-in storage-source emits to; answers with the queued statuses."""
-
-    url: str = ""
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    def events(self) -> list[Event]:
-        return [decode_http(headers, body) for headers, body in self.received]
 
 
 @dataclass
@@ -57,25 +44,9 @@ def _serve(server: Any) -> threading.Thread:
 
 @pytest.fixture
 def sink() -> Iterator[Sink]:
-    state = Sink()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(state.statuses.pop(0) if state.statuses else 202)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/eventfn/default"
-    _serve(server)
-    yield state
-    server.shutdown()
-    server.server_close()
+    """The broker stand-in storage-source emits to; answers with the queued statuses."""
+    with sink_server() as state:
+        yield state
 
 
 @pytest.fixture

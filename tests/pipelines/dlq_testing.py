@@ -2,28 +2,24 @@
 record what they receive and answer scripted statuses, the dead-letter request Knative sends,
 and dlq-handler served through the WSGI test client.
 
-Loaded by path (`load()` in each test module), like ops_testing.py.
+Imported by name (tests/conftest.py puts this directory on sys.path), like ops_testing.py.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib.util
-import sys
-import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from loopback_testing import Sink, sink_server
 from sqlalchemy import Engine, select
 from werkzeug.test import Client, TestResponse
 
 from eventfn import Event, Settings, create_app
-from eventfn._codec import decode_http, encode_binary
+from eventfn._codec import encode_binary
 from eventfn._store import create_engine_from_url
 from eventfn._tables_domain import dead_letters
 from eventfn._tracing import Tracer
@@ -39,58 +35,10 @@ PROBLEM = (
 )
 
 
-def load() -> ModuleType:
-    """This module, imported once under the name `dlq_testing`."""
-    if "dlq_testing" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("dlq_testing", Path(__file__))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["dlq_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["dlq_testing"]
-
-
-@dataclass
-class Recorder:
-    """A loopback HTTP server: records POSTs, answers `statuses` in turn (then `default`)."""
-
-    url: str = ""
-    default: int = 202
-    statuses: list[int] = field(default_factory=list)
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-    def events(self, type_: str | None = None) -> list[Event]:
-        decoded = [decode_http(headers, body) for headers, body in self.received]
-        return [event for event in decoded if type_ is None or event.type == type_]
-
-
-@contextmanager
-def recorder(default: int = 202, path: str = "/") -> Iterator[Recorder]:
-    state = Recorder(default=default)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            status = state.statuses.pop(0) if state.statuses else state.default
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+def recorder(default: int = 202) -> AbstractContextManager[Sink]:
+    """A loopback server at `/` (a broker, a subscriber) recording what it receives; answers
+    `default` unless statuses are queued."""
+    return sink_server(default, path="/")
 
 
 def poison_event(event_id: str = "order-1042", **changes: Any) -> Event:
@@ -136,7 +84,7 @@ class DlqHarness:
     """dlq-handler served through the test client, its database and a recording broker."""
 
     client: Client
-    sink: Recorder
+    sink: Sink
     engine: Engine
     settings: Settings
 

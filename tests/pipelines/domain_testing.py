@@ -2,20 +2,19 @@
 recording what it receives, real signing keys (RSA, EC) with their JWKS, a loopback JWKS server,
 tokens, and the function apps served through the WSGI test client.
 
-Loaded by path (`_domain_testing()` in each test module), like documents_testing.py.
+Imported by name (tests/conftest.py puts this directory on sys.path), like documents_testing.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from loopback_testing import Sink, serving, sink_server
 from sqlalchemy import select
 
 from eventfn import Event, Settings, create_app
-from eventfn._codec import decode_http, encode_binary
+from eventfn._codec import encode_binary
 from eventfn._inventory import StockItem, seed
 from eventfn._store import create_engine_from_url, upgrade
 from eventfn._tables_domain import inventory_items, inventory_orders
@@ -40,65 +40,6 @@ ORDER = "eventfn.order.confirmed.v1"
 UPDATED = "eventfn.inventory.updated.v1"
 REJECTED = "eventfn.inventory.rejected.v1"
 USER_UPDATED = "eventfn.user.updated.v1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-# -- the broker stand-in ---------------------------------------------------------------------
-
-
-@dataclass
-class Sink:
-    """A loopback HTTP server standing in for the broker: records what it receives."""
-
-    url: str = ""
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-
-    def events(self, type_: str | None = None) -> list[Event]:
-        decoded = [decode_http(headers, body) for headers, body in list(self.received)]
-        return [event for event in decoded if type_ is None or event.type == type_]
-
-
-@contextmanager
-def sink_server() -> Iterator[Sink]:
-    state = Sink()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length", "0")))
-            with lock:
-                state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = state.statuses.pop(0) if state.statuses else 202
-            self.send_response(status)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            return
-
-    with _serving(Handler) as port:
-        state.url = f"http://127.0.0.1:{port}/eventfn/default"
-        yield state
-
-
-@contextmanager
-def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # -- keys, JWKS and tokens -------------------------------------------------------------------
@@ -199,7 +140,7 @@ def jwks_server(document: dict[str, Any]) -> Iterator[JwksServer]:
         def log_message(self, *args: object) -> None:
             return
 
-    with _serving(Handler) as port:
+    with serving(Handler) as port:
         state.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
         yield state
 

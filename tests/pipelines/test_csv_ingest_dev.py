@@ -9,123 +9,36 @@ from __future__ import annotations
 
 import importlib
 import io
-import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pyarrow.parquet as pq
 import pytest
+from dev_testing import ROOT, DevProcess, run_eventfn, running_dev
 
 from eventfn.mesh._dev_events import event_data
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).resolve().parent / "data" / "csv"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
 CREATED = "eventfn.storage.object.created.v1"
 PROCESSED = "eventfn.dataset.file.processed.v1"
 KEY = "raw/inventory/2026-11-28.csv"
-WAIT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-@dataclass
-class Dev:
-    """A running `eventfn dev --json` and the records it printed so far."""
-
-    process: subprocess.Popen[str]
-    state_dir: Path
-    lines: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def wait_for(self, kind: str, timeout: float = WAIT, **match: Any) -> dict[str, Any]:
-        """The first record (already seen or next) of `kind` whose fields equal `match`."""
-
-        def matches(record: dict[str, Any]) -> bool:
-            return record["kind"] == kind and all(record.get(k) == v for k, v in match.items())
-
-        for record in self.records:
-            if matches(record):
-                return record
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"no {kind} {match}; output so far: {self.records}"
-            try:
-                line = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            assert line is not None, f"eventfn dev exited early: {self.records}"
-            self.records.append(line)
-            if matches(line):
-                return line
-
-
-def _reader(process: subprocess.Popen[str], lines: queue.Queue[dict[str, Any] | None]) -> None:
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.strip():
-            lines.put(json.loads(line))
-    lines.put(None)
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Dev]:
-    state = tmp_path / "state"
-    command = [
-        EVENTFN, "dev", "--manifests", str(MANIFESTS), "--functions-dir", str(ROOT / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    stderr = (tmp_path / "dev.stderr").open("w")
-    env = {**os.environ, "EVENTFN_TRACING": "off"}
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-    )
-    handle = Dev(process, state)
-    threading.Thread(target=_reader, args=(process, handle.lines), daemon=True).start()
-    yield handle
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    stderr.close()
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    with running_dev(tmp_path, MANIFESTS) as handle:
+        yield handle
 
 
-def upload(dev: Dev, path: Path, *where: str) -> None:
-    done = subprocess.run(
-        [EVENTFN, "upload", str(path), *where, "--state-dir", str(dev.state_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+def upload(dev: DevProcess, path: Path, *where: str) -> None:
+    done = run_eventfn("upload", str(path), *where, "--state-dir", str(dev.state_dir))
     assert done.returncode == 0, done.stderr
 
 
-def s3_of(dev: Dev) -> tuple[Any, str]:
-    info = json.loads((dev.state_dir / "dev.json").read_text())["s3"]
-    client = boto3.client(
-        "s3",
-        endpoint_url=info["endpoint_url"],
-        region_name=info["region"],
-        aws_access_key_id=info["access_key"],
-        aws_secret_access_key=info["secret_key"],
-    )
-    return client, info["bucket"]
-
-
 def test_uploaded_csvs_become_parquet_and_events(
-    dev: Dev, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dev: DevProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.syspath_prepend(str(ROOT / "demo"))
     builders = importlib.import_module("builders_csv")
@@ -155,7 +68,7 @@ def test_uploaded_csvs_become_parquet_and_events(
     data = event_data(dev.state_dir / "broker.db", accepted["event_id"])
     assert data["key"] == KEY and data["rows"] == 2999 and data["quarantined_rows"] == 1
     assert data["delimiter"] == "," and data["bytes_in"] == inventory.stat().st_size
-    client, bucket = s3_of(dev)
+    client, bucket = dev.s3()
     parquet = client.get_object(Bucket=bucket, Key=data["output_key"])["Body"].read()
     table = pq.read_table(io.BytesIO(parquet))
     assert table.num_rows == 2999 and data["bytes_out"] == len(parquet)

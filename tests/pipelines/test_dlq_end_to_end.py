@@ -11,70 +11,33 @@ its original id, and the replay is recorded on the dead letter.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import io
 import json
-import os
-import queue
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
+from dev_testing import WAIT, DevProcess, clean_env, running_dev
 
 from eventfn import Event
 from eventfn._cli_dlq import register
 from eventfn._codec import encode_binary
 
-ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data" / "dlq"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
 POISON = "eventfn.test.poison.v1"
 RECORDED = "eventfn.deadletter.recorded.v1"
-WAIT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ops = _load("ops_testing", Path(__file__).with_name("ops_testing.py"))
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Any]:
-    state = tmp_path / "state"
-    command = [
-        EVENTFN, "dev", "--manifests", str(DATA / "manifests"),
-        "--functions-dir", str(ROOT / "functions"),
-        "--functions-dir", str(DATA / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFN_") and k != "K_SINK"}
-    env["EVENTFN_TRACING"] = "off"
-    with (tmp_path / "dev.stderr").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-        )
-        handle = ops.DevProcess(process, state)
-        handle.start_reader()
-        try:
-            yield handle
-        finally:
-            handle.stop()
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    env = clean_env(drop=["K_SINK"])
+    with running_dev(
+        tmp_path, DATA / "manifests", functions_dirs=[DATA / "functions"], env=env
+    ) as handle:
+        yield handle
 
 
 def dlq(state_dir: Path, *argv: str) -> tuple[int, str]:
@@ -86,20 +49,6 @@ def dlq(state_dir: Path, *argv: str) -> tuple[int, str]:
     return args.command(args, out), out.getvalue()
 
 
-def wait_count(dev: Any, count: int, kind: str, **match: Any) -> None:
-    """Read the mesh's output until `count` records of `kind` match."""
-    deadline = time.monotonic() + WAIT
-    while len(dev.all(kind, **match)) < count:
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"timed out waiting for {count} {kind} {match}"
-        try:
-            record = dev.lines.get(timeout=remaining)
-        except queue.Empty:
-            raise AssertionError(f"timed out waiting for {count} {kind} {match}") from None
-        assert record is not None, "eventfn dev exited early"
-        dev.records.append(record)
-
-
 def publish(broker_url: str, event: Event) -> None:
     headers, body = encode_binary(event)
     request = urllib.request.Request(broker_url, data=body, headers=headers, method="POST")
@@ -107,7 +56,7 @@ def publish(broker_url: str, event: Event) -> None:
         assert answer.status == 202
 
 
-def test_a_dead_letter_is_stored_and_replayed_after_the_fix(dev: Any) -> None:
+def test_a_dead_letter_is_stored_and_replayed_after_the_fix(dev: DevProcess) -> None:
     ready = dev.wait_for("ready", WAIT)
     assert "dlq-handler" in ready["running"]
     [broker_url] = ready["brokers"].values()
@@ -156,6 +105,6 @@ def test_a_dead_letter_is_stored_and_replayed_after_the_fix(dev: Any) -> None:
     assert after["last_replayed_at"] is not None
     # a second replay of a now-processed event: the probe deduplicates it on (source, id)
     assert dlq(dev.state_dir, "replay", record["id"])[0] == 0
-    wait_count(dev, 2, "hop", event_id="poison-1", outcome="delivered")
+    dev.wait_count(2, "hop", WAIT, event_id="poison-1", outcome="delivered")
     taken = (dev.state_dir / "dlq-probe.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(taken) == 1

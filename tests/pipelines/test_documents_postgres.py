@@ -4,31 +4,15 @@ real S3 API (moto's server)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import documents_testing as dt
 import pytest
 from sqlalchemy import Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.postgres
-
-
-def _documents_testing() -> ModuleType:
-    if "documents_testing" not in sys.modules:
-        path = Path(__file__).with_name("documents_testing.py")
-        spec = importlib.util.spec_from_file_location("documents_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["documents_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["documents_testing"]
-
-
-dt = _documents_testing()
 
 
 @pytest.fixture

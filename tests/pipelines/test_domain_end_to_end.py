@@ -11,114 +11,32 @@ the Triggers of tests/pipelines/data/domain/mesh.yaml, tokens signed with a key 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
-import queue
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
+import domain_testing as dt
 import pytest
 import urllib3
+from dev_testing import ROOT, DevProcess, clean_env, running_dev
 
 from eventfn._cli_inventory import register
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).resolve().parent / "data" / "domain"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
-WAIT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = Path(__file__).with_name("domain_testing.py")
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
-
-
-dt = _domain_testing()
 KEY = dt.SigningKey.rsa("e2e-1")
 
 
-@dataclass
-class Dev:
-    """A running `eventfn dev --json` and every record it printed so far."""
-
-    process: subprocess.Popen[str]
-    state_dir: Path
-    lines: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip():
-                self.lines.put(json.loads(line))
-        self.lines.put(None)
-
-    def wait_for(self, kind: str, **match: Any) -> dict[str, Any]:
-        """The first record (seen before or next) of `kind` whose fields equal `match`."""
-        deadline = time.monotonic() + WAIT
-        seen = 0
-        while True:
-            for record in self.records[seen:]:
-                if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
-                    return record
-            seen = len(self.records)
-            try:
-                record = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"timed out waiting for {kind} {match}") from None
-            assert record is not None, f"eventfn dev exited early: {self.records}"
-            self.records.append(record)
-
-    def service_url(self, service: str) -> str:
-        """The loopback URL of a running function, from the pid file the supervisor writes."""
-        _, port = (self.state_dir / "run" / f"{service}.pid").read_text().split()
-        return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Dev]:
-    state = tmp_path / "state"
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
     jwks = dt.write_jwks(tmp_path / "jwks.json", KEY)
-    command = [
-        EVENTFN, "dev", "--manifests", str(MANIFESTS),
-        "--functions-dir", str(ROOT / "functions"), "--schemas-dir", str(ROOT / "schemas"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFN_", "INGEST_"))}
-    env.update(EVENTFN_TRACING="off", INGEST_JWKS_FILE=str(jwks))
-    with (tmp_path / "dev.stderr").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-        )
-        handle = Dev(process, state)
-        threading.Thread(target=handle.read, daemon=True).start()
-        try:
-            yield handle
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+    env = clean_env(drop=["INGEST_"], INGEST_JWKS_FILE=str(jwks))
+    schemas = ["--schemas-dir", str(ROOT / "schemas")]
+    with running_dev(tmp_path, MANIFESTS, extra_args=schemas, env=env) as handle:
+        yield handle
 
 
 def inventory(*argv: str) -> None:
@@ -130,7 +48,7 @@ def inventory(*argv: str) -> None:
 
 
 def test_orders_and_an_upload_through_ingest_api(
-    dev: Dev, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    dev: DevProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ready = dev.wait_for("ready")
     assert {"ingest-api", "storage-source"} <= set(ready["running"])

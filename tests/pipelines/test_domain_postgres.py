@@ -4,35 +4,19 @@ two connection pools) on one database, from two threads released by one barrier.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+import domain_testing as dt
 import pytest
 from sqlalchemy import Engine
 
 from eventfn._inventory import StockItem
 
 pytestmark = pytest.mark.postgres
-
-
-def _domain_testing() -> ModuleType:
-    if "domain_testing" not in sys.modules:
-        path = Path(__file__).with_name("domain_testing.py")
-        spec = importlib.util.spec_from_file_location("domain_testing", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["domain_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["domain_testing"]
-
-
-dt = _domain_testing()
 
 
 @pytest.fixture

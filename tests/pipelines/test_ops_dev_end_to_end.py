@@ -9,89 +9,41 @@ logs/web-2026-11-28.log -> storage-source -> log-processor -> eventfn.logs.parse
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
+from demo_testing import demo_module
+from dev_testing import WAIT, DevProcess, run_eventfn, running_dev
 
 from eventfn.mesh._dev_events import broker_db, event_data
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).resolve().parent / "data" / "ops"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
 AUDITED = "eventfn.backup.log.audited.v1"
 FAILED = "eventfn.backup.job.failed.v1"
 PARSED = "eventfn.logs.parsed.v1"
-WAIT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-ops = _load("ops_testing", Path(__file__).with_name("ops_testing.py"))
-
-
-def _demo() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        import builders_ops
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
-    return builders_ops
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Any]:
-    state = tmp_path / "state"
-    command = [
-        EVENTFN, "dev", "--manifests", str(MANIFESTS),
-        "--functions-dir", str(ROOT / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFN_")}
-    env["EVENTFN_TRACING"] = "off"
-    with (tmp_path / "dev.stderr").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-        )
-        handle = ops.DevProcess(process, state)
-        handle.start_reader()
-        try:
-            yield handle
-        finally:
-            handle.stop()
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    with running_dev(tmp_path, MANIFESTS) as handle:
+        yield handle
 
 
-def _upload(dev: Any, path: Path, prefix: str) -> None:
-    result = subprocess.run(
-        [EVENTFN, "upload", str(path), "--prefix", prefix, "--state-dir", str(dev.state_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def _upload(dev: DevProcess, path: Path, prefix: str) -> None:
+    result = run_eventfn(
+        "upload", str(path), "--prefix", prefix, "--state-dir", str(dev.state_dir), timeout=60
     )
     assert result.returncode == 0, result.stderr
 
 
-def test_backup_report_and_access_log_flow_through_the_mesh(dev: Any, tmp_path: Path) -> None:
-    demo = _demo()
+def test_backup_report_and_access_log_flow_through_the_mesh(
+    dev: DevProcess, tmp_path: Path
+) -> None:
+    demo = demo_module("builders_ops")
     report, access = demo.backup_job_report(), demo.nginx_access_log()
     dev.wait_for("ready", WAIT)
     for item, prefix in ((report, "backup-logs/"), (access, "logs/")):

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
+import ops_testing as ops
 import pytest
+from demo_testing import demo_module
 from sqlalchemy import Engine
 
 from eventfn._tables_pipelines import backup_audit_rows, log_metrics
@@ -18,29 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.postgres
 
 
-def _ops_testing() -> ModuleType:
-    if "ops_testing" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "ops_testing", Path(__file__).with_name("ops_testing.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["ops_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["ops_testing"]
-
-
-def _demo() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        import builders_ops
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
-    return builders_ops
-
-
-ops = _ops_testing()
-demo = _demo()
+demo = demo_module("builders_ops")
 
 
 def test_backup_audit_upserts_on_postgresql(

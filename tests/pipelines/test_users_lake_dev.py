@@ -10,75 +10,32 @@ Two Avro user events (the demo's, newest first) are published to the broker ingr
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
 import urllib3
+import users_lake_testing as t
+from demo_testing import demo_module
+from dev_testing import WAIT, DevProcess, clean_env, running_dev
 
 from eventfn._cli_lake import register as register_lake
 from eventfn._cli_users import register as register_users
 
-ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = Path(__file__).resolve().parent / "data" / "lake"
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
 STORAGE = "eventfn.storage.object.created.v1"
-WAIT = 120.0
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-def _load(name: str, path: Path) -> ModuleType:
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-t = _load("users_lake_testing", Path(__file__).with_name("users_lake_testing.py"))
-
-
-def _demo() -> ModuleType:
-    sys.path.insert(0, str(ROOT / "demo"))
-    try:
-        import builders_users
-    finally:
-        sys.path.remove(str(ROOT / "demo"))
-    return builders_users
-
-
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[Any]:
-    state = tmp_path / "state"
-    command = [
-        EVENTFN, "dev", "--manifests", str(MANIFESTS),
-        "--functions-dir", str(ROOT / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "120", "--json",
-    ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTFN_", "LAKE_"))}
-    env["EVENTFN_TRACING"] = "off"
-    with (tmp_path / "dev.stderr").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
-        )
-        handle = t.DevProcess(process, state)
-        handle.start_reader()
-        try:
-            yield handle
-        finally:
-            handle.stop()
+def dev(tmp_path: Path) -> Iterator[DevProcess]:
+    with running_dev(tmp_path, MANIFESTS, env=clean_env(drop=["LAKE_"])) as handle:
+        yield handle
 
 
 def _publish(ingress: str, document: bytes) -> None:
@@ -88,11 +45,11 @@ def _publish(ingress: str, document: bytes) -> None:
 
 
 def test_user_events_are_indexed_and_archived(
-    dev: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    dev: DevProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ready = dev.wait_for("ready", WAIT)
     [ingress] = ready["brokers"].values()
-    demo = _demo()
+    demo = demo_module("builders_users")
     updated, created = demo.user_updated(), demo.user_created()
     for item in (updated, created):  # out of order on purpose
         _publish(ingress, item.content)
@@ -119,30 +76,14 @@ def test_user_events_are_indexed_and_archived(
     assert "compacted eventfn.user.created.v1 2026-11-28T09: 1 events" in out
     assert "compacted eventfn.user.updated.v1 2026-11-28T09: 1 events" in out
 
-    s3_info = json.loads((dev.state_dir / "dev.json").read_text())["s3"]
-    s3 = _s3(s3_info)
-    keys = [
-        item["Key"]
-        for item in s3.list_objects_v2(Bucket=s3_info["bucket"], Prefix="events/")["Contents"]
-    ]
+    s3, bucket = dev.s3()
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="events/")["Contents"]]
     assert sorted(keys) == [
         "events/type=eventfn.user.created.v1/year=2026/month=11/day=28/hour=09/compacted.parquet",
         "events/type=eventfn.user.updated.v1/year=2026/month=11/day=28/hour=09/compacted.parquet",
     ]  # no NDJSON left, and no storage event was ever archived
-    body = s3.get_object(Bucket=s3_info["bucket"], Key=sorted(keys)[1])["Body"].read()
+    body = s3.get_object(Bucket=bucket, Key=sorted(keys)[1])["Body"].read()
     [row] = pq.read_table(io.BytesIO(body)).to_pylist()
     archived = json.loads(updated.content)
     assert row["data_base64"] == archived["data_base64"]  # the producer's Avro bytes
     assert row["id"].startswith(archived["id"]) and row["type"] == demo.UPDATED
-
-
-def _s3(info: dict[str, Any]) -> Any:
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=info["endpoint_url"],
-        region_name=info["region"],
-        aws_access_key_id=info["access_key"],
-        aws_secret_access_key=info["secret_key"],
-    )

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+import users_lake_testing as t
 from sqlalchemy import Engine, text
 
 from eventfn import Event
@@ -28,19 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(180)]
 
 
-def _testing() -> ModuleType:
-    if "users_lake_testing" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "users_lake_testing", Path(__file__).with_name("users_lake_testing.py")
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["users_lake_testing"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["users_lake_testing"]
-
-
-t = _testing()
 CREATED, UPDATED = t.CREATED, t.UPDATED
 
 

@@ -2,7 +2,7 @@
 makes them (fastavro and the registry's .avsc), the two functions served through the WSGI test
 client, a real S3 API (moto's server on loopback), and the CLI registrars run in-process.
 
-Loaded by path (`load()` below, copied into each test module), like ops_testing.py.
+Imported by name (tests/conftest.py puts this directory on sys.path), like ops_testing.py.
 """
 
 from __future__ import annotations
@@ -10,22 +10,16 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import queue
-import signal
-import socket
-import subprocess
-import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import fastavro
 import pytest
+from loopback_testing import moto_server, s3_client
 from sqlalchemy import Engine, select
 from werkzeug.test import Client, TestResponse
 
@@ -178,38 +172,6 @@ def search_checks(index: Indexer) -> None:
 # -- S3 and the lake -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """moto's S3 server on a loopback port, emptied first; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(reset, timeout=10) as answer:
-        assert answer.status == 200
-    try:
-        yield endpoint
-    finally:
-        server.stop()
-
-
-def s3_client(endpoint: str) -> Any:
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-
-
 @dataclass
 class Lake:
     client: Client
@@ -271,52 +233,3 @@ def run_cli(register: Callable[[Any], None], argv: list[str]) -> int:
         print(f"eventfn: {error}")
         return 1
     return code
-
-
-# -- `eventfn dev` as a subprocess -----------------------------------------------------------------
-
-
-@dataclass
-class DevProcess:
-    """A running `eventfn dev --json` and every record it printed so far."""
-
-    process: Any
-    state_dir: Path
-    records: list[dict[str, Any]] = field(default_factory=list)
-    lines: queue.Queue[dict[str, Any] | None] = field(default_factory=queue.Queue)
-
-    def start_reader(self) -> None:
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            if line.strip():
-                self.lines.put(json.loads(line))
-        self.lines.put(None)
-
-    def wait_for(self, kind: str, timeout: float, **match: Any) -> dict[str, Any]:
-        """The first record (seen before or next) of `kind` whose fields equal `match`."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for record in self.records[seen:]:
-                if record["kind"] == kind and all(record.get(k) == v for k, v in match.items()):
-                    return record
-            seen = len(self.records)
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, f"timed out waiting for {kind} {match}: {self.records}"
-            try:
-                record = self.lines.get(timeout=remaining)
-            except queue.Empty:
-                raise AssertionError(f"timed out waiting for {kind} {match}") from None
-            assert record is not None, f"eventfn dev exited early: {self.records}"
-            self.records.append(record)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # graceful: the mesh stops its functions
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()

@@ -14,27 +14,20 @@ added to the manifests ticks every 2 s and reaches the workflow function through
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
+from dev_testing import ROOT, WAIT, DevProcess, clean_env, run_eventfn, running_dev
 
-ROOT = Path(__file__).resolve().parents[2]
-EVENTFN = str(Path(sys.executable).with_name("eventfn"))
 STARTED = "eventfn.workflow.execution.started.v1"
 SUCCEEDED = "eventfn.workflow.execution.succeeded.v1"
 FAILED = "eventfn.workflow.execution.failed.v1"
-WAIT = 120.0
 FAST_TICK = """\
 apiVersion: sources.knative.dev/v1
 kind: PingSource
@@ -55,65 +48,27 @@ spec:
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
-def _ops_testing() -> ModuleType:
-    name = "ops_testing"
-    if name not in sys.modules:
-        path = ROOT / "tests" / "pipelines" / "ops_testing.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def _eventfn(state: Path, *args: str) -> str:
-    env = {**_clean_env(), "EVENTFN_STATE_DIR": str(state)}
-    result = subprocess.run(
-        [EVENTFN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-        check=False,
-    )  # fmt: skip
+    result = run_eventfn(*args, env=clean_env(EVENTFN_STATE_DIR=str(state)), timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
-def _clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTFN_")}
-    env["EVENTFN_TRACING"] = "off"
-    return env
-
-
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
     """One `eventfn dev --json` over k8s/ plus a fast PingSource, for the whole module."""
     base = tmp_path_factory.mktemp("wf-dev")
-    manifests, state = base / "manifests", base / "state"
+    manifests = base / "manifests"
     shutil.copytree(ROOT / "k8s", manifests)
     (manifests / "test-fast-tick.yaml").write_text(FAST_TICK, encoding="utf-8")
-    command = [
-        EVENTFN, "dev", "--manifests", str(manifests), "--functions-dir", str(ROOT / "functions"),
-        "--state-dir", str(state), "--port", "0", "--idle-seconds", "300", "--json",
-    ]  # fmt: skip
-    with (base / "dev.stderr").open("w") as stderr:
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env=_clean_env()
-        )
-        handle = _ops_testing().DevProcess(process, state)
-        handle.start_reader()
-        try:
-            handle.wait_for("ready", WAIT)
-            yield handle
-        finally:
-            handle.stop()
+    with running_dev(base, manifests, idle_seconds=300) as handle:
+        handle.wait_for("ready", WAIT)
+        yield handle
 
 
-def _info(dev: Any) -> dict[str, Any]:
-    return dict(json.loads((dev.state_dir / "dev.json").read_text(encoding="utf-8")))
-
-
-def _publish_start(dev: Any, event_id: str, workflow: str, data: dict[str, Any]) -> str:
+def _publish_start(dev: DevProcess, event_id: str, workflow: str, data: dict[str, Any]) -> str:
     """Publish a start request on a fresh trace; returns the trace id."""
-    ingress = _info(dev)["brokers"]["eventfn/default"]
+    ingress = dev.info()["brokers"]["eventfn/default"]
     trace_id = os.urandom(16).hex()
     body = json.dumps({"workflow": workflow, "input": data}).encode()
     headers = {
@@ -127,7 +82,7 @@ def _publish_start(dev: Any, event_id: str, workflow: str, data: dict[str, Any])
     return trace_id
 
 
-def _outcome(dev: Any, kind: str, **match: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _outcome(dev: DevProcess, kind: str, **match: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The execution event of `kind` accepted by the broker (fields equal to `match`), and the
     execution as `eventfn wf describe` shows it."""
     hop = dev.wait_for("hop", WAIT, event_type=kind, outcome="accepted", **match)
@@ -135,12 +90,12 @@ def _outcome(dev: Any, kind: str, **match: Any) -> tuple[dict[str, Any], dict[st
     return hop, described
 
 
-def _history_states(dev: Any, execution: str) -> list[str]:
+def _history_states(dev: DevProcess, execution: str) -> list[str]:
     history = json.loads(_eventfn(dev.state_dir, "wf", "history", execution))
     return [entry["state"] for entry in history if entry.get("state")]
 
 
-def test_telemetry_pipeline_runs_from_an_upload(dev: Any, tmp_path: Path) -> None:
+def test_telemetry_pipeline_runs_from_an_upload(dev: DevProcess, tmp_path: Path) -> None:
     lines = [{"device_id": f"dev-{i % 2}", "value": float(i)} for i in range(10)]
     path = tmp_path / "readings.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
@@ -152,12 +107,7 @@ def test_telemetry_pipeline_runs_from_an_upload(dev: Any, tmp_path: Path) -> Non
     states = _history_states(dev, hop["subject"])
     for state in ("ValidateInput", "TransformData", "BackupRawFile", "LoadToWarehouse"):
         assert state in states
-    s3_info = _info(dev)["s3"]
-    s3 = boto3.client(
-        "s3", endpoint_url=s3_info["endpoint_url"], region_name=s3_info["region"],
-        aws_access_key_id=s3_info["access_key"], aws_secret_access_key=s3_info["secret_key"],
-    )  # fmt: skip
-    bucket = s3_info["bucket"]
+    s3, bucket = dev.s3()
     backup = s3.get_object(Bucket=bucket, Key="backup/telemetry/site-1/readings.jsonl")
     assert backup["Body"].read() == path.read_bytes()
     warehouse = s3.get_object(Bucket=bucket, Key="warehouse/telemetry/readings.jsonl.json")
@@ -170,7 +120,7 @@ def test_telemetry_pipeline_runs_from_an_upload(dev: Any, tmp_path: Path) -> Non
     assert {call["status"] for call in calls} == {200}
 
 
-def test_order_processing_succeeds(dev: Any) -> None:
+def test_order_processing_succeeds(dev: DevProcess) -> None:
     order = {
         "order_id": "SO-E2E-1",
         "items": [{"sku": "MUG-1", "quantity": 3, "price": 10.0}],
@@ -187,7 +137,7 @@ def test_order_processing_succeeds(dev: Any) -> None:
     assert _history_states(dev, hop["subject"])[-3:] == ["Charge", "Ship", "OrderCompleted"]
 
 
-def test_order_processing_compensates_a_failed_shipment(dev: Any) -> None:
+def test_order_processing_compensates_a_failed_shipment(dev: DevProcess) -> None:
     order = {
         "order_id": "SO-E2E-2",
         "items": [{"sku": "MUG-1", "quantity": 1, "price": 99.0}],
@@ -208,7 +158,7 @@ def test_order_processing_compensates_a_failed_shipment(dev: Any) -> None:
     assert channels == {"teams", "slack"}
 
 
-def test_ping_source_ticks_reach_the_workflow_engine(dev: Any) -> None:
+def test_ping_source_ticks_reach_the_workflow_engine(dev: DevProcess) -> None:
     source = "/apis/v1/namespaces/eventfn/pingsources/test-fast-tick"
     ticks = dev.wait_count(
         2, "hop", WAIT, trigger="workflow-tick", event_source=source, outcome="delivered"
