@@ -34,7 +34,7 @@ from eventfn._tables import metadata
 TEST_DATABASE_URL_ENV = "EVENTFN_TEST_DATABASE_URL"
 _PG_TIMEOUT_S = 120
 _INITDB = ("--auth=trust", "--encoding=UTF8", "--no-sync")
-_HELPER_DIRS = ("harness", "mesh", "pipelines", "workflow")
+_HELPER_DIRS = ("chart", "harness", "mesh", "pipelines", "unit", "workflow")
 
 for _helpers in (str(Path(__file__).parent / name) for name in _HELPER_DIRS):
     if _helpers not in sys.path:

@@ -221,10 +221,16 @@ def _extra_modules() -> dict[str, set[str]]:
     }
 
 
+def _test_only(source: Path) -> bool:
+    """Test files and their helpers (left out of images by .dockerignore)."""
+    name = source.name
+    return name.startswith("test_") or name == "conftest.py" or name.endswith("_testing.py")
+
+
 def _imported_modules(folder: Path) -> set[str]:
     modules: set[str] = set()
     for source in folder.glob("*.py"):
-        if source.name.startswith("test_"):
+        if _test_only(source):
             continue
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
@@ -270,6 +276,8 @@ def test_dockerignore_is_an_allow_list_without_tests_or_caches() -> None:
     assert allowed == {"pyproject.toml", "README.md", "src", "schemas", "functions"}
     for excluded in (
         "functions/*/test_*.py",
+        "functions/*/conftest.py",
+        "functions/*/*_testing.py",
         "functions/*/testdata/",
         "**/__pycache__",
         "src/*.egg-info",

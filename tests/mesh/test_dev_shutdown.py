@@ -26,7 +26,7 @@ import pytest
 import urllib3
 from dev_testing import WAIT, DevProcess, run_eventfn, running_dev
 
-from eventfn.mesh._dev_shutdown import FORCED_EXIT, SHUTDOWN_SECONDS, StopBudget
+from eventfn.mesh._dev_shutdown import FORCED_EXIT, REPEAT_WINDOW, SHUTDOWN_SECONDS, StopBudget
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -91,6 +91,7 @@ def sigterm_while_starting(
             dev.process.send_signal(signal.SIGTERM)
             if again_after is not None:  # not at once: the kernel merges pending signals
                 dev.wait_for("message", text=again_after)
+                time.sleep(max(0.0, REPEAT_WINDOW - (time.monotonic() - started)))
                 started = time.monotonic()
                 dev.process.send_signal(signal.SIGTERM)
             code = dev.process.wait(timeout=SHUTDOWN_SECONDS + 30)
@@ -124,6 +125,20 @@ def test_a_second_sigterm_kills_at_once(tmp_path: Path) -> None:
         code, seconds = sigterm_while_starting(dev, server, again_after=stopping)
     assert code == 128 + signal.SIGTERM
     assert seconds < StopBudget().functions, seconds  # `hang` ignores SIGTERM: not waited for
+
+
+def test_a_stop_asked_twice_at_once_is_one_graceful_stop(tmp_path: Path) -> None:
+    """`make run` forwards the SIGTERM its process group already got (and a terminal may add a
+    SIGINT): signals within REPEAT_WINDOW of the first do not force the exit."""
+    with (
+        hanging_function(tmp_path, min_scale=0) as (manifests, _),
+        running_dev(tmp_path, manifests, functions_dirs=[DATA / "functions"]) as dev,
+    ):
+        dev.wait_for("ready")
+        dev.process.send_signal(signal.SIGTERM)
+        dev.process.send_signal(signal.SIGINT)  # another signal: the kernel cannot merge them
+        code = dev.process.wait(timeout=SHUTDOWN_SECONDS + 30)
+    assert code == 0, (tmp_path / "dev.stderr").read_text(encoding="utf-8")
 
 
 def test_sigterm_during_a_cold_start_exits_within_the_bound(tmp_path: Path) -> None:
@@ -218,8 +233,10 @@ def test_sigterm_reaches_a_main_thread_blocked_in_a_wait() -> None:
 def test_a_second_sigterm_ends_a_hanging_stop_at_once() -> None:
     with watched_child("wait", bound=3600) as child:  # only the second signal can end it
         assert child.stdout is not None
+        first = time.monotonic()
         child.send_signal(signal.SIGTERM)
         assert child.stdout.readline() == f"signal {signal.SIGTERM.value}\n"
+        time.sleep(max(0.0, REPEAT_WINDOW - (time.monotonic() - first)))  # not a repeat of it
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=WAIT)
     assert child.returncode == 128 + signal.SIGTERM

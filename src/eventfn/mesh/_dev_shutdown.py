@@ -19,8 +19,10 @@ it is:
 - if the process still runs at SHUTDOWN_SECONDS, the watchdog writes the stack of every thread
   to stderr (so the hang can be diagnosed), kills every function process group, logs the step
   it was in and exits with status 1; a second signal does so at once (status 128 + that
-  signal's number). Writing and killing have a few seconds each (`_FORCE_STEP_SECONDS`): a
-  stderr nobody reads must not keep the process alive either.
+  signal's number), unless it comes within REPEAT_WINDOW (1 s) of the first: that is the same
+  stop asked twice (`make run` forwards the SIGTERM its process group already received).
+  Writing and killing have a few seconds each (`_FORCE_STEP_SECONDS`): a stderr nobody reads
+  must not keep the process alive either.
 The watchdog runs in any thread; signals are only installed when `eventfn dev` runs in the main
 thread (the only one Python delivers them to).
 """
@@ -41,6 +43,7 @@ from types import FrameType, TracebackType
 
 from eventfn._logging import get_logger
 
+REPEAT_WINDOW = 1.0  # a second signal sooner than this after the first is the same stop
 SHUTDOWN_SECONDS = 15.0
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORCED_EXIT = 1
@@ -117,6 +120,7 @@ class ShutdownSignals:
         self._on_force = on_force
         self._bound = bound
         self.signum: int | None = None
+        self._first_signal_at = 0.0
         self._since: float | None = None  # when the stop began: the watchdog's clock
         self._done = threading.Event()
         self._pipe: tuple[int, int] | None = None
@@ -185,9 +189,11 @@ class ShutdownSignals:
                 if signum not in SIGNALS:
                     continue  # a poke, or another signal with a Python handler
                 if self.signum is None:
-                    self.signum = signum
+                    self.signum, self._first_signal_at = signum, time.monotonic()
                     self.stop_begins()
                     self._on_signal(signum)
+                elif time.monotonic() - self._first_signal_at < REPEAT_WINDOW:
+                    continue  # the same stop, asked twice (a parent forwarding it)
                 else:
                     self._force(f"a second {signal.Signals(signum).name}", 128 + signum)
                     return
