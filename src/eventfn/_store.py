@@ -118,6 +118,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     try:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL never corrupts and loses nothing when a process dies (kill -9):
+        # only an OS crash or power loss may roll back the last commits. It saves an fsync per
+        # commit (~10 ms per idempotent event here). PostgreSQL is the store for durability.
+        cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()

@@ -21,14 +21,12 @@ from typing import Any
 
 import pytest
 import yaml
+from chart_testing import CHART, CI_VALUES, ROOT, one, rendered
 
 from eventfn._render import render_chart, split_documents
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "eventfn"
 CONFIG = CHART / ".checkov.yaml"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 SCENARIOS = {
     "default": None,
     **{path.name.removesuffix("-values.yaml"): path for path in CI_VALUES},
@@ -145,8 +143,7 @@ def test_config_file_skips_are_reasoned_next_to_them() -> None:
 
 
 def test_revision_model_keeps_what_checkov_checks() -> None:
-    docs = split_documents(render_chart(CHART))
-    (ksvc,) = [d for d in docs if d["metadata"]["name"] == "echo" and d["kind"] == "Service"]
+    ksvc = one(rendered(None), "Service", "echo")
     deployment = revision_deployment(ksvc)
     assert (
         deployment["spec"]["template"]["spec"]["containers"]

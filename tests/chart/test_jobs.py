@@ -6,76 +6,26 @@ Every test renders the real chart with helm-python-sdk; no cluster is involved.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from chart_testing import (
+    EVERYTHING,
+    SCENARIO_IDS,
+    SCENARIOS,
+    env_of,
+    find,
+    ksvc_env,
+    one,
+    pod_spec,
+    render_with,
+    rendered,
+)
 
 from eventfn._errors import ConfigurationError
-from eventfn._render import render_chart, split_documents
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "eventfn"
-CI = CHART / "ci"
-CI_VALUES = sorted(CI.glob("*-values.yaml"))
-SCENARIOS = [None, *CI_VALUES]
-SCENARIO_IDS = ["default", *(path.name for path in CI_VALUES)]
-EVERYTHING = CI / "everything-values.yaml"
-EXTERNAL = CI / "external-values.yaml"
-POD_KINDS = {"Pod", "Deployment", "StatefulSet", "Job", "CronJob"}
 READ_ONLY_VERBS = {"get", "list", "watch"}
-
-
-@cache
-def rendered(values_file: Path | None) -> tuple[dict[str, Any], ...]:
-    files = () if values_file is None else (values_file,)
-    return tuple(split_documents(render_chart(CHART, values_files=files)))
-
-
-def render_with(tmp_path: Path, values: Mapping[str, Any]) -> list[dict[str, Any]]:
-    path = tmp_path / "values.yaml"
-    path.write_text(yaml.safe_dump(dict(values)))
-    return split_documents(render_chart(CHART, values_files=[path]))
-
-
-def find(docs: Any, kind: str, name: str | None = None) -> list[dict[str, Any]]:
-    return [
-        d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
-    ]
-
-
-def one(docs: Any, kind: str, name: str) -> dict[str, Any]:
-    (doc,) = find(docs, kind, name)
-    return doc
-
-
-def pod_spec(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """The pod spec of any pod-bearing kind (Knative Services included)."""
-    if doc["kind"] == "Pod":
-        return dict(doc["spec"])
-    if doc["kind"] == "CronJob":
-        return dict(doc["spec"]["jobTemplate"]["spec"]["template"]["spec"])
-    return dict(doc["spec"]["template"]["spec"])
-
-
-def containers(docs: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    for doc in docs:
-        if doc["kind"] in POD_KINDS or doc["apiVersion"] == "serving.knative.dev/v1":
-            spec = pod_spec(doc)
-            for container in [*spec.get("initContainers", []), *spec["containers"]]:
-                yield f"{doc['kind']}/{doc['metadata']['name']}", container
-
-
-def env_of(container: Mapping[str, Any]) -> dict[str, Any]:
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
-
-
-def ksvc_env(docs: Any, name: str) -> dict[str, Any]:
-    ksvc = [d for d in find(docs, "Service", name) if d["apiVersion"] == "serving.knative.dev/v1"]
-    return env_of(pod_spec(ksvc[0])["containers"][0])
 
 
 # --- CronJobs and their RBAC -------------------------------------------------------------------

@@ -16,16 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from chart_testing import CI, CI_VALUES, POD_KINDS, find, overrides, rendered
 
-from eventfn._render import render_chart, split_documents
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "eventfn"
-CI = CHART / "ci"
-CI_VALUES = sorted(CI.glob("*-values.yaml"))
 NAMESPACE = "eventfn"
-POD_KINDS = {"Pod", "Deployment", "StatefulSet", "Job", "CronJob"}
 
 
 @dataclass(frozen=True)
@@ -55,21 +48,11 @@ PRIVATE = [
 INTERNET_BY_DEFAULT = {"notifier"}  # its Teams and Slack webhooks
 
 
-def _overrides(values_file: Path | None) -> dict[str, Any]:
-    return {} if values_file is None else dict(yaml.safe_load(values_file.read_text()))
-
-
 # Scenarios with NetworkPolicies (ci/rabbitmq-values.yaml turns them off, and says why).
 SCENARIOS = [
-    f for f in [None, *CI_VALUES] if _overrides(f).get("networkPolicy", {}).get("enabled", True)
+    f for f in [None, *CI_VALUES] if overrides(f).get("networkPolicy", {}).get("enabled", True)
 ]
 SCENARIO_IDS = ["default" if f is None else f.name for f in SCENARIOS]
-
-
-@cache
-def rendered(values_file: Path | None) -> tuple[dict[str, Any], ...]:
-    files = () if values_file is None else (values_file,)
-    return tuple(split_documents(render_chart(CHART, values_files=files)))
 
 
 def _template_labels(doc: Mapping[str, Any]) -> dict[str, str]:
@@ -92,7 +75,7 @@ def pods(values_file: Path | None) -> dict[str, Endpoint]:
 
 
 def policies(values_file: Path | None) -> list[dict[str, Any]]:
-    return [d for d in rendered(values_file) if d["kind"] == "NetworkPolicy"]
+    return find(rendered(values_file), "NetworkPolicy")
 
 
 def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
@@ -205,15 +188,15 @@ def test_knative_reaches_functions_and_functions_reach_the_broker(
     ]
     assert functions
     broker = Endpoint("broker", "knative-eventing", {"app": "ingress"})
-    overrides = _overrides(values_file)
-    shared_open = bool(overrides.get("networkPolicy", {}).get("egress"))
+    scenario = overrides(values_file)
+    shared_open = bool(scenario.get("networkPolicy", {}).get("egress"))
     for function in functions:
         for caller in (ACTIVATOR, BROKER_FILTER, GATEWAY):
             assert allowed(values_file, caller, function, 8012), (caller.name, function.name)
         assert allowed(values_file, function, broker, 8080), function.name
         for other in functions:
             assert not allowed(values_file, function, other, 8012), (function.name, other.name)
-        own_rules = overrides.get("functions", {}).get(function.name, {}).get("egress")
+        own_rules = scenario.get("functions", {}).get(function.name, {}).get("egress")
         expected = shared_open or bool(own_rules) or function.name in INTERNET_BY_DEFAULT
         assert allowed(values_file, function, INTERNET, 443) is expected, function.name
 
@@ -222,7 +205,7 @@ def test_knative_reaches_functions_and_functions_reach_the_broker(
 def test_notifier_reaches_only_https_on_public_addresses(values_file: Path | None) -> None:
     found = pods(values_file)
     if "notifier" not in found:  # only where the scenario turns the functions off on purpose
-        assert _overrides(values_file).get("functionDefaults", {}).get("enabled") is False
+        assert overrides(values_file).get("functionDefaults", {}).get("enabled") is False
         return
     notifier = found["notifier"]
     assert allowed(values_file, notifier, INTERNET, 443)

@@ -9,39 +9,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from chart_testing import SCENARIO_IDS, SCENARIOS, find, one, render_with, rendered
 
 from eventfn._errors import ConfigurationError
-from eventfn._render import render_chart, split_documents
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "eventfn"
-CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-SCENARIOS = [None, *CI_VALUES]
-SCENARIO_IDS = ["default", *(path.name for path in CI_VALUES)]
 PING_TYPE = "dev.knative.sources.ping"
 TICK = "workflow-tick"
 # One cron field: *, a number or a range, optionally stepped, comma-separated.
 CRON_FIELD = re.compile(r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*")
-
-
-@cache
-def rendered(values_file: Path | None) -> tuple[dict[str, Any], ...]:
-    files = () if values_file is None else (values_file,)
-    return tuple(split_documents(render_chart(CHART, values_files=files)))
-
-
-def render_with(
-    tmp_path: Path, values: Mapping[str, Any], namespace: str = "eventfn"
-) -> list[dict[str, Any]]:
-    path = tmp_path / "values.yaml"
-    path.write_text(yaml.safe_dump(dict(values)))
-    return split_documents(render_chart(CHART, values_files=[path], namespace=namespace))
 
 
 def ping_sources(docs: Any) -> dict[str, dict[str, Any]]:
@@ -119,7 +99,7 @@ def test_sink_is_the_broker_in_the_release_namespace(tmp_path: Path) -> None:
             "namespace": "ops",
         }
     }
-    (broker,) = [d for d in docs if d["kind"] == "Broker"]
+    (broker,) = find(docs, "Broker")
     assert (broker["metadata"]["name"], broker["metadata"]["namespace"]) == ("events", "ops")
 
 
@@ -135,8 +115,7 @@ def test_the_tick_reaches_the_workflow_through_its_tick_trigger() -> None:
     docs = rendered(None)
     event = ping_event(ping_sources(docs)[TICK])
     assert triggers_receiving(docs, event) == [TICK]
-    (trigger,) = [d for d in docs if d["kind"] == "Trigger" and d["metadata"]["name"] == TICK]
-    assert trigger["spec"]["subscriber"]["ref"]["name"] == "workflow"
+    assert one(docs, "Trigger", TICK)["spec"]["subscriber"]["ref"]["name"] == "workflow"
 
 
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_testing import CHART, merged_values, of_kind, render_with, rendered
+from chart_testing import CHART, find, merged_values, one, render_with, rendered
 
 from eventfn._errors import ConfigurationError
 
@@ -72,11 +72,7 @@ def test_delivery_timeout_equal_to_timeout_seconds_is_accepted(tmp_path: Path) -
             }
         }
     }
-    (ksvc,) = [
-        d
-        for d in render_with(tmp_path, values)
-        if d["metadata"]["name"] == "echo" and d["kind"] == "Service"
-    ]
+    ksvc = one(render_with(tmp_path, values), "Service", "echo")
     assert ksvc["spec"]["template"]["spec"]["timeoutSeconds"] == 90
 
 
@@ -154,7 +150,7 @@ def test_invalid_values_are_refused_with_their_reason(
 def test_legacy_filter_attributes_are_rendered_as_given(tmp_path: Path) -> None:
     legacy = {"filter": {"attributes": {"type": "eventfn.echo.requested.v1", "source": "/cli"}}}
     docs = render_with(tmp_path, {"functions": {"echo": {"triggers": {"cli": legacy}}}})
-    (trigger,) = [t for t in of_kind(docs, "Trigger") if t["metadata"]["name"] == "echo-cli"]
+    trigger = one(docs, "Trigger", "echo-cli")
     assert trigger["spec"]["filter"] == legacy["filter"]
     assert "filters" not in trigger["spec"]
 
@@ -172,7 +168,7 @@ def test_exact_filters_become_attributes_for_classes_without_filters() -> None:
         if fn.get("enabled", True)
         for key, trigger in (fn.get("triggers") or {}).items()
     }
-    triggers = {t["metadata"]["name"]: t["spec"] for t in of_kind(rendered(rabbitmq), "Trigger")}
+    triggers = {t["metadata"]["name"]: t["spec"] for t in find(rendered(rabbitmq), "Trigger")}
     assert set(triggers) == set(expected) and len(triggers) > 1
     for name, spec in triggers.items():
         assert "filters" not in spec, name
@@ -190,7 +186,7 @@ def test_exact_filters_on_several_attributes_become_one_attribute_filter(tmp_pat
             "functions": {"echo": {"triggers": {"requested": {"filters": exact}}}},
         }
     )
-    (trigger,) = of_kind(render_with(tmp_path, values), "Trigger")
+    (trigger,) = find(render_with(tmp_path, values), "Trigger")
     assert trigger["spec"]["filter"] == {
         "attributes": {"type": "eventfn.echo.requested.v1", "source": "/cli"}
     }
@@ -198,7 +194,7 @@ def test_exact_filters_on_several_attributes_become_one_attribute_filter(tmp_pat
 
 def test_namespace_is_optional(tmp_path: Path) -> None:
     docs = render_with(tmp_path, {"namespace": {"create": False}})
-    assert of_kind(docs, "Namespace") == []
+    assert find(docs, "Namespace") == []
 
 
 def test_disabled_function_renders_nothing(tmp_path: Path) -> None:
@@ -208,10 +204,10 @@ def test_disabled_function_renders_nothing(tmp_path: Path) -> None:
 
 
 def test_secret_is_rendered_only_when_asked_for(tmp_path: Path) -> None:
-    assert of_kind(rendered(None), "Secret") == []
+    assert find(rendered(None), "Secret") == []
     docs = render_with(
         tmp_path, {"storageSource": {"authToken": {"create": True, "value": "s3cr3t"}}}
     )
-    (secret,) = of_kind(docs, "Secret")
+    (secret,) = find(docs, "Secret")
     assert secret["metadata"]["name"] == "eventfn-storage-webhook"
     assert set(secret["data"]) == {"token"}

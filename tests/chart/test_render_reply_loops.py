@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_testing import SCENARIO_IDS, SCENARIOS, merged_values, of_kind, rendered
+from chart_testing import SCENARIO_IDS, SCENARIOS, find, merged_values, rendered
 
 # Three-valued logic: True (matches), False (cannot match), None (depends on an attribute whose
 # value is unknown statically, e.g. the subject). A loop is possible unless the result is False.
@@ -63,7 +63,7 @@ def trigger_may_match(spec: Mapping[str, Any], event: Mapping[str, str]) -> bool
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)
 def test_no_trigger_matches_what_its_own_function_emits(values_file: Path | None) -> None:
     functions = merged_values(values_file)["functions"]
-    for trigger in of_kind(rendered(values_file), "Trigger"):
+    for trigger in find(rendered(values_file), "Trigger"):
         subscriber = trigger["spec"]["subscriber"]["ref"]["name"]
         for emitted in functions[subscriber].get("emits", []):
             assert not trigger_may_match(trigger["spec"], {"type": emitted}), (

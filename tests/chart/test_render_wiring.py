@@ -11,9 +11,10 @@ from chart_testing import (
     CHART,
     SCENARIO_IDS,
     SCENARIOS,
+    find,
     knative_services,
     merged_values,
-    of_kind,
+    one,
     render_with,
     rendered,
 )
@@ -27,7 +28,7 @@ DLQ_HANDLER_SINK = {
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)
 def test_scenario_renders_a_broker_and_namespaced_objects(values_file: Path | None) -> None:
     docs = rendered(values_file)
-    assert len(of_kind(docs, "Broker")) == 1
+    assert len(find(docs, "Broker")) == 1
     assert knative_services(docs)
     for doc in docs:
         if doc["kind"] != "Namespace":
@@ -49,10 +50,10 @@ def test_images_are_pinned_never_latest(values_file: Path | None) -> None:
 def test_every_trigger_subscriber_and_dead_letter_sink_resolve(values_file: Path | None) -> None:
     docs = rendered(values_file)
     services = knative_services(docs)
-    broker = of_kind(docs, "Broker")[0]["metadata"]["name"]
+    broker = find(docs, "Broker")[0]["metadata"]["name"]
     values = merged_values(values_file)
     dead_letter = values["deadLetter"]
-    for trigger in of_kind(docs, "Trigger"):
+    for trigger in find(docs, "Trigger"):
         spec = trigger["spec"]
         name = trigger["metadata"]["name"]
         subscriber = spec["subscriber"]["ref"]
@@ -74,9 +75,7 @@ def test_every_trigger_subscriber_and_dead_letter_sink_resolve(values_file: Path
 
 def test_dead_letter_scenario_gives_every_trigger_a_sink() -> None:
     docs = rendered(CHART / "ci" / "dead-letter-values.yaml")
-    sinks = {
-        t["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] for t in of_kind(docs, "Trigger")
-    }
+    sinks = {t["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] for t in find(docs, "Trigger")}
     assert sinks == {"dlq-handler"}
     assert "dlq-handler" in knative_services(docs)
 
@@ -86,7 +85,7 @@ def test_default_values_dead_letter_every_trigger_to_dlq_handler() -> None:
     assert values["deadLetter"] == {"enabled": True, "function": "dlq-handler", "uri": ""}
     docs = rendered(None)
     assert "dlq-handler" in knative_services(docs)
-    triggers = of_kind(docs, "Trigger")
+    triggers = find(docs, "Trigger")
     # Every function with Triggers is covered (not only the first one or two).
     subscribers = {t["spec"]["subscriber"]["ref"]["name"] for t in triggers}
     declared = {name for name, fn in values["functions"].items() if fn.get("triggers")}
@@ -102,22 +101,20 @@ def test_default_values_dead_letter_every_trigger_to_dlq_handler() -> None:
 def test_dead_letter_function_gets_no_sink_on_its_own_triggers(tmp_path: Path) -> None:
     own = {"filters": [{"exact": {"type": "eventfn.dlq.replay.requested.v1"}}]}
     docs = render_with(tmp_path, {"functions": {"dlq-handler": {"triggers": {"replay": own}}}})
-    triggers = {t["metadata"]["name"]: t["spec"]["delivery"] for t in of_kind(docs, "Trigger")}
+    triggers = {t["metadata"]["name"]: t["spec"]["delivery"] for t in find(docs, "Trigger")}
     assert "deadLetterSink" not in triggers["dlq-handler-replay"]
     assert triggers["echo-requested"]["deadLetterSink"] == DLQ_HANDLER_SINK
 
 
 def test_dead_lettering_can_be_turned_off(tmp_path: Path) -> None:
     docs = render_with(tmp_path, {"deadLetter": {"enabled": False}})
-    triggers = of_kind(docs, "Trigger")
+    triggers = find(docs, "Trigger")
     assert triggers
     assert all("deadLetterSink" not in t["spec"]["delivery"] for t in triggers)
 
 
 def test_echo_trigger_delivery_is_explicit() -> None:
-    (trigger,) = [
-        t for t in of_kind(rendered(None), "Trigger") if t["metadata"]["name"] == "echo-requested"
-    ]
+    trigger = one(rendered(None), "Trigger", "echo-requested")
     assert trigger["spec"]["filters"] == [{"exact": {"type": "eventfn.echo.requested.v1"}}]
     assert trigger["spec"]["delivery"] == {
         "backoffDelay": "PT0.5S",

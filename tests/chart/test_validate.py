@@ -10,7 +10,6 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,7 @@ import kubernetes_validate.utils
 import pydantic
 import pytest
 import yaml
-
-from eventfn._render import render_chart, split_documents
+from chart_testing import CHART, SCENARIO_IDS, SCENARIOS, find, one, rendered
 
 with warnings.catch_warnings():
     # The generated messaging models shadow Resource.name/namespace; irrelevant here.
@@ -29,12 +27,6 @@ with warnings.catch_warnings():
     from cloudcoil.models.knative_eventing.eventing.v1 import Broker, Trigger
     from cloudcoil.models.knative_eventing.sources.v1 import PingSource
     from cloudcoil.models.knative_serving.serving.v1 import Service
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "eventfn"
-CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-SCENARIOS = [None, *CI_VALUES]
-SCENARIO_IDS = ["default", *(path.name for path in CI_VALUES)]
 
 KNATIVE_MODELS: dict[tuple[str, str], type[pydantic.BaseModel]] = {
     ("serving.knative.dev/v1", "Service"): Service,
@@ -70,12 +62,6 @@ def chart_kube_version() -> str:
 
 
 KUBE_VERSION = chart_kube_version()
-
-
-@cache
-def rendered(values_file: Path | None) -> tuple[dict[str, Any], ...]:
-    files = () if values_file is None else (values_file,)
-    return tuple(split_documents(render_chart(CHART, values_files=files)))
 
 
 # Knative's CRDs preserve unknown fields under spec.delivery so that the `timeout` field (feature
@@ -137,11 +123,7 @@ def test_knative_validation_is_strict() -> None:
     ksvc["spec"]["template"]["spec"]["timeoutSeconds"] = "60"
     with pytest.raises(pydantic.ValidationError, match="timeoutSeconds"):
         validate(ksvc)
-    (trigger,) = [
-        d
-        for d in rendered(None)
-        if d["kind"] == "Trigger" and d["metadata"]["name"] == "echo-requested"
-    ]
+    trigger = one(rendered(None), "Trigger", "echo-requested")
     assert "deadLetterSink" in trigger["spec"]["delivery"]
     validate(trigger)
     broken = copy.deepcopy(trigger)
@@ -155,7 +137,7 @@ def test_knative_validation_is_strict() -> None:
 
 
 def test_pingsource_validation_is_strict() -> None:
-    (source,) = [d for d in rendered(None) if d["kind"] == "PingSource"]
+    (source,) = find(rendered(None), "PingSource")
     validate(source)
     broken = copy.deepcopy(source)
     broken["spec"]["cron"] = broken["spec"].pop("schedule")
@@ -168,7 +150,7 @@ def test_pingsource_validation_is_strict() -> None:
 
 
 def test_core_validation_is_strict() -> None:
-    (account, *_) = [d for d in rendered(None) if d["kind"] == "ServiceAccount"]
+    (account, *_) = find(rendered(None), "ServiceAccount")
     broken = copy.deepcopy(account)
     broken["automountToken"] = False
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -244,7 +226,7 @@ def test_autoscaling_annotations_are_on_the_revision_template(values_file: Path 
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)
 def test_containers_meet_pod_security_restricted(values_file: Path | None) -> None:
     docs = rendered(values_file)
-    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    accounts = {d["metadata"]["name"]: d for d in find(docs, "ServiceAccount")}
     for ksvc in knative_services(values_file):
         spec = ksvc["spec"]["template"]["spec"]
         (container,) = spec["containers"]
@@ -267,7 +249,7 @@ def test_containers_meet_pod_security_restricted(values_file: Path | None) -> No
 @pytest.mark.parametrize("values_file", SCENARIOS, ids=SCENARIO_IDS)
 def test_env_names_the_function_and_points_k_sink_at_the_broker(values_file: Path | None) -> None:
     docs = rendered(values_file)
-    (broker,) = [d for d in docs if d["kind"] == "Broker"]
+    (broker,) = find(docs, "Broker")
     broker_class = broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"]
     path = f"eventfn/{broker['metadata']['name']}"
     expected_sink = {
@@ -293,9 +275,9 @@ def test_env_names_the_function_and_points_k_sink_at_the_broker(values_file: Pat
 
 def test_kafka_scenario_uses_its_config_map_and_ordered_delivery() -> None:
     docs = rendered(CHART / "ci" / "kafka-values.yaml")
-    (broker,) = [d for d in docs if d["kind"] == "Broker"]
+    (broker,) = find(docs, "Broker")
     assert broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"] == "Kafka"
-    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (config_map,) = find(docs, "ConfigMap")
     assert config_map["metadata"]["name"] == "kafka-broker-config"
     assert broker["spec"]["config"] == {
         "apiVersion": "v1",
@@ -304,7 +286,7 @@ def test_kafka_scenario_uses_its_config_map_and_ordered_delivery() -> None:
         "namespace": "eventfn",
     }
     assert set(config_map["data"]) >= {"bootstrap.servers", "default.topic.partitions"}
-    triggers = [d for d in docs if d["kind"] == "Trigger"]
+    triggers = find(docs, "Trigger")
     assert any(
         (t["metadata"].get("annotations") or {}).get("kafka.eventing.knative.dev/delivery.order")
         == "ordered"

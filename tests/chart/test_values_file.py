@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-VALUES = ROOT / "charts" / "eventfn" / "values.yaml"
+from chart_testing import CHART
+
+VALUES = CHART / "values.yaml"
 KEY = re.compile(r"^(?P<indent>\s*)(?P<key>[^\s#:-][^:]*):(\s|$)")
 DATA_MAPS = {"requests", "limits", "labels", "podLabels", "env", "delivery", "autoscaling"}
 
