@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from eventfn._errors import ConfigurationError, DuplicateInProgress
@@ -40,6 +40,28 @@ _CLAIM_ATTEMPTS: Final = 3
 _DUPLICATE_DETAIL: Final = "another delivery of this event is in progress"
 
 _log = logging.getLogger(__name__)
+
+# The two statements of every event, built once: a statement built per call (`.values(...)` with
+# literals) costs SQLAlchemy ~0.4 ms of coercion and cache-key work each time.
+_INSERT_CLAIM: Final = insert(records)
+_COMPLETE: Final = (
+    update(records)
+    .where(
+        records.c.function == bindparam("b_function"),
+        records.c.key == bindparam("b_key"),
+        records.c.claim_token == bindparam("b_token"),
+        records.c.status == IN_PROGRESS,
+    )
+    .values(
+        status=COMPLETED,
+        response_status=bindparam("b_status"),
+        response_headers=bindparam("b_headers"),
+        response_body=bindparam("b_body"),
+        emits=bindparam("b_emits"),
+        emits_sent=bindparam("b_emits_sent"),
+        completed_at=bindparam("b_completed_at"),
+    )
+)
 
 
 class _ClaimLost(Exception):
@@ -163,15 +185,16 @@ class IdempotencyStore:
         try:
             with self._engine.begin() as connection:
                 connection.execute(
-                    insert(records).values(
-                        function=self._function,
-                        key=key,
-                        status=IN_PROGRESS,
-                        claim_token=token,
-                        expires_at=now + self._expiry,
-                        emits_sent=False,
-                        created_at=now,
-                    )
+                    _INSERT_CLAIM,
+                    {
+                        "function": self._function,
+                        "key": key,
+                        "status": IN_PROGRESS,
+                        "claim_token": token,
+                        "expires_at": now + self._expiry,
+                        "emits_sent": False,
+                        "created_at": now,
+                    },
                 )
         except IntegrityError:
             return False
@@ -199,21 +222,18 @@ class IdempotencyStore:
         self, connection: Connection, key: str, token: str, response: StoredResponse
     ) -> bool:
         result = connection.execute(
-            update(records)
-            .where(
-                *self._record(key),
-                records.c.claim_token == token,
-                records.c.status == IN_PROGRESS,
-            )
-            .values(
-                status=COMPLETED,
-                response_status=response.status,
-                response_headers=json.dumps(response.headers),
-                response_body=response.body,
-                emits=json.dumps(response.emits),
-                emits_sent=response.emits_sent,
-                completed_at=self._clock(),
-            )
+            _COMPLETE,
+            {
+                "b_function": self._function,
+                "b_key": key,
+                "b_token": token,
+                "b_status": response.status,
+                "b_headers": json.dumps(response.headers),
+                "b_body": response.body,
+                "b_emits": json.dumps(response.emits),
+                "b_emits_sent": response.emits_sent,
+                "b_completed_at": self._clock(),
+            },
         )
         return result.rowcount == 1
 
