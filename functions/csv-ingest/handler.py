@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from eventfn import App, ConfigurationError, Context, DependencyUnavailable, Event
 from eventfn._objects import validate_key
+from eventfn._settings import env_number
 
 from ._layout import Layout, event_time, is_input, layout_for
 from ._storage import (
@@ -66,23 +67,14 @@ class IngestConfig:
             raise ConfigurationError(f"{ENV_DELIMITER} must be one character or tab, not {raw!r}")
         return cls(
             delimiter=delimiter,
-            multipart_threshold=_size(env, ENV_MULTIPART_THRESHOLD, DEFAULT_MULTIPART_BYTES),
-            multipart_chunksize=_size(env, ENV_MULTIPART_CHUNKSIZE, DEFAULT_MULTIPART_BYTES),
-            block_size=_size(env, ENV_BLOCK_SIZE, DEFAULT_BLOCK_SIZE),
+            multipart_threshold=env_number(
+                env, ENV_MULTIPART_THRESHOLD, DEFAULT_MULTIPART_BYTES, int, positive=True
+            ),
+            multipart_chunksize=env_number(
+                env, ENV_MULTIPART_CHUNKSIZE, DEFAULT_MULTIPART_BYTES, int, positive=True
+            ),
+            block_size=env_number(env, ENV_BLOCK_SIZE, DEFAULT_BLOCK_SIZE, int, positive=True),
         )
-
-
-def _size(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of bytes, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {raw!r}")
-    return value
 
 
 class CsvIngest:

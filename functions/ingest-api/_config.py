@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from eventfn import ConfigurationError
+from eventfn._settings import env_number
 
 ENV_AUTH = "INGEST_AUTH"
 ENV_VALIDATE = "INGEST_VALIDATE"
@@ -80,11 +81,24 @@ class IngestConfig:
             secret=_secret(env.get(ENV_SECRET, ""), algorithms, auth),
             issuer=env.get(ENV_ISSUER) or None,
             audience=env.get(ENV_AUDIENCE) or DEFAULT_AUDIENCE,
-            leeway=_number(env, ENV_LEEWAY, DEFAULT_LEEWAY_SECONDS, upper=300.0),
+            leeway=env_number(
+                env, ENV_LEEWAY, float(DEFAULT_LEEWAY_SECONDS), float, minimum=0, maximum=300
+            ),
             jwks_file=Path(env[ENV_JWKS_FILE]) if env.get(ENV_JWKS_FILE) else None,
             jwks_url=_jwks_url(env.get(ENV_JWKS_URL, ""), insecure_ok),
-            jwks_ttl=_number(env, ENV_JWKS_TTL, DEFAULT_JWKS_TTL_SECONDS, upper=86400.0),
-            max_body=int(_number(env, ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES, upper=2**31)),
+            jwks_ttl=env_number(
+                env, ENV_JWKS_TTL, float(DEFAULT_JWKS_TTL_SECONDS), float, minimum=0, maximum=86400
+            ),
+            max_body=int(
+                env_number(
+                    env,
+                    ENV_MAX_BODY,
+                    float(DEFAULT_MAX_BODY_BYTES),
+                    float,
+                    minimum=0,
+                    maximum=2**31,
+                )
+            ),
             upload_prefixes=_prefixes(env.get(ENV_UPLOAD_PREFIXES, "")),
         )
 
@@ -149,19 +163,6 @@ def _jwks_url(raw: str, insecure_ok: bool) -> str | None:
         )
         return None
     return url
-
-
-def _number(env: Mapping[str, str], name: str, default: float, *, upper: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if not 0 <= value <= upper:
-        raise ConfigurationError(f"{name} must be between 0 and {upper:g}")
-    return value
 
 
 def _prefixes(raw: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from eventfn import ConfigurationError, DependencyUnavailable, PermanentError
+from eventfn._settings import env_number
 
 ENV_MAX_ATTEMPTS = "NOTIFIER_MAX_ATTEMPTS"
 ENV_MAX_TOTAL_SECONDS = "NOTIFIER_MAX_TOTAL_SECONDS"
@@ -61,9 +62,9 @@ class RetryPolicy:
         """`NOTIFIER_MAX_ATTEMPTS` (4), `NOTIFIER_MAX_TOTAL_SECONDS` (20),
         `NOTIFIER_TIMEOUT_SECONDS` (5)."""
         policy = cls(
-            max_attempts=int(_number(env, ENV_MAX_ATTEMPTS, cls.max_attempts)),
-            max_total_seconds=_number(env, ENV_MAX_TOTAL_SECONDS, cls.max_total_seconds),
-            timeout_seconds=_number(env, ENV_TIMEOUT_SECONDS, cls.timeout_seconds),
+            max_attempts=int(env_number(env, ENV_MAX_ATTEMPTS, float(cls.max_attempts), float)),
+            max_total_seconds=env_number(env, ENV_MAX_TOTAL_SECONDS, cls.max_total_seconds, float),
+            timeout_seconds=env_number(env, ENV_TIMEOUT_SECONDS, cls.timeout_seconds, float),
         )
         if policy.max_attempts < 1 or policy.max_total_seconds <= 0 or policy.timeout_seconds <= 0:
             raise ConfigurationError("notifier retry settings must be positive")
@@ -72,16 +73,6 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """The wait after failed attempt number `attempt` (1-based) without a Retry-After."""
         return float(min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1)))
-
-
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
 
 @dataclass(frozen=True)

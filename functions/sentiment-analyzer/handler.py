@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from eventfn import (
     App,
-    ConfigurationError,
     Context,
     DependencyUnavailable,
     Event,
@@ -25,6 +24,7 @@ from eventfn import (
 )
 from eventfn._event import utc_now_rfc3339
 from eventfn._objects import ObjectStore
+from eventfn._settings import env_number
 from eventfn._tables_pipelines import document_sentiments
 
 from .scoring import DocumentScore, score_text
@@ -58,16 +58,7 @@ class AnalyzerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AnalyzerConfig:
         """`SENTIMENT_ANALYZER_MAX_CHARS` (default 2,000,000)."""
-        raw = env.get(ENV_MAX_CHARS, "").strip()
-        if not raw:
-            return cls()
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{ENV_MAX_CHARS} must be an integer, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigurationError(f"{ENV_MAX_CHARS} must be positive, got {value}")
-        return cls(max_chars=value)
+        return cls(max_chars=env_number(env, ENV_MAX_CHARS, DEFAULT_MAX_CHARS, int, positive=True))
 
 
 class Configured:

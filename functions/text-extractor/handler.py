@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
 
-from eventfn import App, ConfigurationError, Context, Event
+from eventfn import App, Context, Event
 from eventfn._objects import ObjectStore
+from eventfn._settings import env_number
 
 from . import fetch, formats
 from .documents import extract_docx, extract_pdf
@@ -53,22 +54,9 @@ class ExtractorConfig:
     def from_env(cls, env: Mapping[str, str]) -> ExtractorConfig:
         """`TEXT_EXTRACTOR_MAX_BYTES` (default 50 MiB), `TEXT_EXTRACTOR_SPOOL_BYTES` (4 MiB)."""
         return cls(
-            max_bytes=_positive_int(env, ENV_MAX_BYTES, DEFAULT_MAX_BYTES),
-            spool_bytes=_positive_int(env, ENV_SPOOL_BYTES, DEFAULT_SPOOL_BYTES),
+            max_bytes=env_number(env, ENV_MAX_BYTES, DEFAULT_MAX_BYTES, int, positive=True),
+            spool_bytes=env_number(env, ENV_SPOOL_BYTES, DEFAULT_SPOOL_BYTES, int, positive=True),
         )
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number of bytes, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, got {value}")
-    return value
 
 
 class Configured:

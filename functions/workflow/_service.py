@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from eventfn._context import derived_id
 from eventfn._errors import ConfigurationError, EventfnError
 from eventfn._event import Event, utc_now_rfc3339
+from eventfn._settings import env_number
 from eventfn._wf_definition import Definition, load_directory
 from eventfn._wf_engine import WorkflowEngine
 from eventfn._wf_tasks import TaskInvoker, env_resolver
@@ -63,16 +64,6 @@ class Scheduler:
                 self._engine.announce_pending()
             except EventfnError:
                 _log.warning("scheduler round failed; the next one tries again", exc_info=True)
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        value = float(env.get(name, default))
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise ConfigurationError(f"{name} must be a number of seconds >= 0")
-    return value
 
 
 @dataclass(frozen=True)
@@ -137,8 +128,10 @@ class Workflows:
             raise ConfigurationError(f"workflow definitions directory {directory} does not exist")
         self.definitions = load_directory(directory)
         self.triggers = parse_triggers(env.get(ENV_TRIGGERS), self.definitions)
-        self.interval = _seconds(env, ENV_SCHEDULER_INTERVAL, DEFAULT_INTERVAL)
-        self.resume_after = _seconds(env, ENV_RESUME_AFTER, DEFAULT_RESUME_AFTER)
+        self.interval = env_number(env, ENV_SCHEDULER_INTERVAL, DEFAULT_INTERVAL, float, minimum=0)
+        self.resume_after = env_number(
+            env, ENV_RESUME_AFTER, DEFAULT_RESUME_AFTER, float, minimum=0
+        )
         self.stop()
         with self._lock:
             self._env = dict(env)

@@ -19,10 +19,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from eventfn._errors import ConfigurationError
+from eventfn._settings import env_number
 
 if TYPE_CHECKING:
     from eventfn._objects import ObjectStore
@@ -42,7 +43,6 @@ MAX_EVENT_KEY: Final = 512
 HOUR: Final = timedelta(hours=1)
 _HOUR_FORMAT: Final = "%Y-%m-%dT%H"
 _HOUR_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
-N = TypeVar("N", int, float)
 
 
 @dataclass(frozen=True)
@@ -63,27 +63,16 @@ class LakePolicy:
     def from_env(cls, env: Mapping[str, str]) -> LakePolicy:
         """LAKE_FLUSH_ROWS, LAKE_FLUSH_SECONDS, LAKE_BATCH_MAX_ROWS and LAKE_BUCKET."""
         policy = cls(
-            flush_rows=_positive(env, ENV_FLUSH_ROWS, cls.flush_rows, int),
-            flush_seconds=_positive(env, ENV_FLUSH_SECONDS, cls.flush_seconds, float),
-            batch_rows=_positive(env, ENV_BATCH_ROWS, cls.batch_rows, int),
+            flush_rows=env_number(env, ENV_FLUSH_ROWS, cls.flush_rows, int, positive=True),
+            flush_seconds=env_number(
+                env, ENV_FLUSH_SECONDS, cls.flush_seconds, float, positive=True
+            ),
+            batch_rows=env_number(env, ENV_BATCH_ROWS, cls.batch_rows, int, positive=True),
             bucket=env.get(ENV_LAKE_BUCKET) or None,
         )
         if policy.batch_rows < policy.flush_rows:
             raise ConfigurationError(f"{ENV_BATCH_ROWS} must be at least {ENV_FLUSH_ROWS}")
         return policy
-
-
-def _positive(env: Mapping[str, str], name: str, default: N, kind: type[N]) -> N:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be greater than zero")
-    return value
 
 
 def event_key(source: str, event_id: str) -> str:

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eventfn._errors import ConfigurationError
 
@@ -50,6 +50,7 @@ DEFAULT_EMIT_TIMEOUT_SECONDS = 5.0
 DEFAULT_BUCKET = "eventfn-data"
 DEFAULT_REGION = "us-east-1"
 
+Number = TypeVar("Number", int, float)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -143,21 +144,39 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
+def env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: Number,
+    kind: type[Number],
+    *,
+    positive: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Number:
+    """The number in env variable `name` (`kind`: int or float), `default` when unset or blank;
+    ConfigurationError naming the variable when it is not a number or out of bounds
+    (`positive`: > 0; `minimum`/`maximum`: inclusive)."""
+    raw = env.get(name, "").strip()
+    if not raw:
         return default
     try:
-        return int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigurationError(f"{name} must be {noun}, got {raw!r}") from None
+    if positive and value <= 0:
+        raise ConfigurationError(f"{name} must be greater than zero, got {raw!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else f"{minimum:g}"
+        high = "" if maximum is None else f"{maximum:g}"
+        raise ConfigurationError(f"{name} must be within [{low}, {high}], got {raw!r}")
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return env_number(env, name, default, int)
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    return env_number(env, name, default, float)
